@@ -1,0 +1,431 @@
+"""Residual blocks: the basic two-3×3 block and the bottleneck block.
+
+Both blocks share one implementation (`_ResidualBlockBase`): a *branch* of
+convolutions `F(x)` whose order of BN, ReLU and convolution is set by
+`variant`, a *shortcut* set by `shortcut`, and their sum. The layout of
+`use_bias=True` and the sublayer names (`{name}_1_conv`, `{name}_0_bn`,
+`{name}_preact_bn`, ...) are those of `keras.applications.ResNet50` and
+`ResNet50V2`, so that their ImageNet weights can be loaded by name.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from resnet_keras.stochastic_depth import StochasticDepth, _check_survival_probability
+
+VARIANTS = ("v1", "v2", "bn_after_add", "relu_before_add", "relu_preact")
+SHORTCUTS = ("A", "B", "C")
+# Variants whose branch starts with an activation of the block input: their
+# projection shortcuts read the activated input, as in He et al. (2016).
+_PREACT_VARIANTS = ("v2", "relu_preact")
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+    return value
+
+
+class _ResidualBlockBase(keras.layers.Layer):
+    """Shared machinery of `ResidualBlock` and `BottleneckBlock`."""
+
+    def __init__(
+        self,
+        filters,
+        strides=1,
+        variant="v1",
+        shortcut="B",
+        plain=False,
+        use_bias=False,
+        zero_init_last=False,
+        survival_probability=1.0,
+        kernel_initializer="he_normal",
+        kernel_regularizer=None,
+        bn_momentum=0.9,
+        bn_epsilon=1e-5,
+        **kwargs,
+    ):
+        _check_positive_int(filters, "filters")
+        _check_positive_int(strides, "strides")
+        if variant not in VARIANTS:
+            raise ValueError(
+                f"`variant` must be one of {VARIANTS}. Received: variant={variant!r}"
+            )
+        if shortcut not in SHORTCUTS:
+            raise ValueError(
+                f"`shortcut` must be one of {SHORTCUTS} (A: zero-padding, "
+                "B: projection when the shape changes, C: projection always). "
+                f"Received: shortcut={shortcut!r}"
+            )
+        survival_probability = _check_survival_probability(survival_probability)
+        if plain and survival_probability < 1.0:
+            raise ValueError(
+                "Stochastic depth drops the residual branch and keeps the shortcut; "
+                "a plain block has no shortcut. Received: plain=True and "
+                f"survival_probability={survival_probability}"
+            )
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.strides = strides
+        self.variant = variant
+        self.shortcut = shortcut
+        self.plain = bool(plain)
+        self.use_bias = bool(use_bias)
+        self.zero_init_last = bool(zero_init_last)
+        self.survival_probability = survival_probability
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bn_momentum = float(bn_momentum)
+        self.bn_epsilon = float(bn_epsilon)
+
+    # Subclasses describe their branch: [(filters, kernel_size, strides), ...].
+    def _conv_specs(self):
+        raise NotImplementedError
+
+    @property
+    def output_filters(self):
+        return self._conv_specs()[-1][0]
+
+    # -- sublayer factories ------------------------------------------------
+    def _conv(self, filters, kernel_size, strides, name, use_bias, zero=False):
+        return keras.layers.Conv2D(
+            filters,
+            kernel_size,
+            strides=strides,
+            # Strided 3×3 convolutions pad symmetrically (see `_apply_conv`).
+            padding="same" if strides == 1 else "valid",
+            use_bias=use_bias,
+            kernel_initializer="zeros"
+            if zero
+            else keras.initializers.get(keras.initializers.serialize(self.kernel_initializer)),
+            kernel_regularizer=self.kernel_regularizer,
+            dtype=self.dtype_policy,
+            name=f"{self.name}_{name}",
+        )
+
+    def _bn(self, name, zero=False):
+        return keras.layers.BatchNormalization(
+            axis=-1,
+            momentum=self.bn_momentum,
+            epsilon=self.bn_epsilon,
+            gamma_initializer="zeros" if zero else "ones",
+            dtype=self.dtype_policy,
+            name=f"{self.name}_{name}",
+        )
+
+    def _needs_projection(self, in_channels):
+        if self.plain:
+            return False
+        if self.shortcut == "C":
+            return True
+        if self.shortcut == "B":
+            return in_channels != self.output_filters
+        return False
+
+    # -- build ---------------------------------------------------------------
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"{type(self).__name__} expects 4D inputs (batch, height, width, "
+                f"channels), channels last. Received: input_shape={tuple(input_shape)}"
+            )
+        in_channels = input_shape[-1]
+        if in_channels is None:
+            raise ValueError(
+                "The channel dimension of the inputs must be known. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        if (
+            self.shortcut == "A"
+            and not self.plain
+            and in_channels > self.output_filters
+        ):
+            raise ValueError(
+                "Zero-padding shortcut (A) can only add channels. Received "
+                f"{in_channels} input channels for {self.output_filters} output "
+                "channels; use shortcut='B' or 'C'."
+            )
+        specs = self._conv_specs()
+        n = len(specs)
+        v = self.variant
+        preact = v in _PREACT_VARIANTS
+        # Which convolutions have a bias (keras.applications' layout).
+        def conv_bias(i):
+            if not self.use_bias:
+                return False
+            return (i == n - 1) if v == "v2" else True
+
+        branch_ends_with_bn = v in ("v1", "relu_before_add", "relu_preact")
+        self.convs = []
+        self.bns = []
+        shape = tuple(input_shape)
+        self.preact_bn = None
+        if v == "v2":
+            self.preact_bn = self._bn("preact_bn")
+            self.preact_bn.build(shape)
+        for i, (f, k, s) in enumerate(specs):
+            last = i == n - 1
+            zero_conv = self.zero_init_last and last and not branch_ends_with_bn
+            conv = self._conv(f, k, s, f"{i + 1}_conv", conv_bias(i), zero=zero_conv)
+            conv.build(shape)
+            shape = conv.compute_output_shape(
+                self._padded_shape(shape, k, s)
+            )
+            self.convs.append(conv)
+            has_bn = not last or v in ("v1", "relu_before_add", "relu_preact")
+            if has_bn:
+                bn = self._bn(
+                    f"{i + 1}_bn", zero=self.zero_init_last and last and branch_ends_with_bn
+                )
+                bn.build(shape)
+                self.bns.append(bn)
+            else:
+                self.bns.append(None)
+        self.add_bn = None
+        if v == "bn_after_add":
+            self.add_bn = self._bn("add_bn")
+            self.add_bn.build(shape)
+
+        self.projection = None
+        self.projection_bn = None
+        if self._needs_projection(in_channels):
+            self.projection = self._conv(
+                self.output_filters, 1, self.strides, "0_conv", self.use_bias
+            )
+            self.projection.build(input_shape)
+            if not preact:
+                self.projection_bn = self._bn("0_bn")
+                self.projection_bn.build(shape)
+
+        self.stochastic_depth = None
+        if self.survival_probability < 1.0:
+            self.stochastic_depth = StochasticDepth(
+                self.survival_probability, dtype=self.dtype_policy, name=f"{self.name}_sd"
+            )
+        self.built = True
+
+    @staticmethod
+    def _padded_shape(shape, kernel_size, strides):
+        if strides == 1 or kernel_size == 1:
+            return shape
+        pad = kernel_size - 1
+        b, h, w, c = shape
+        return (b, None if h is None else h + pad, None if w is None else w + pad, c)
+
+    # -- call ----------------------------------------------------------------
+    def _apply_conv(self, conv, x):
+        k = conv.kernel_size[0]
+        s = conv.strides[0]
+        if s > 1 and k > 1:
+            # Symmetric padding, as PyTorch and keras.applications' ResNetV2
+            # do: "same" padding in TensorFlow would pad (0, 1) and shift the
+            # sampling grid by one pixel relative to the shortcut.
+            lo = (k - 1) // 2
+            hi = k - 1 - lo
+            x = ops.pad(x, [[0, 0], [lo, hi], [lo, hi], [0, 0]])
+        return conv(x)
+
+    def _subsample(self, x):
+        if self.strides == 1:
+            return x
+        return ops.max_pool(x, pool_size=1, strides=self.strides, padding="valid")
+
+    def _shortcut(self, x, activated, training):
+        if self.projection is not None:
+            source = activated if self.variant in _PREACT_VARIANTS else x
+            y = self._apply_conv(self.projection, source)
+            if self.projection_bn is not None:
+                y = self.projection_bn(y, training=training)
+            return y
+        y = self._subsample(x)
+        extra = self.output_filters - x.shape[-1]
+        if extra > 0:  # option A: the new channels are zeros
+            y = ops.pad(y, [[0, 0], [0, 0], [0, 0], [0, extra]])
+        return y
+
+    def call(self, inputs, training=None):
+        v = self.variant
+        last = len(self.convs) - 1
+        activated = inputs
+        if v == "v2":
+            activated = ops.relu(self.preact_bn(inputs, training=training))
+        elif v == "relu_preact":
+            activated = ops.relu(inputs)
+        x = activated
+        for i, (conv, bn) in enumerate(zip(self.convs, self.bns)):
+            if i > 0 and v in _PREACT_VARIANTS:
+                x = ops.relu(x)  # v2: the BN before it ran after conv i - 1
+            x = self._apply_conv(conv, x)
+            if bn is not None:
+                x = bn(x, training=training)
+            if v == "relu_before_add" or (v in ("v1", "bn_after_add") and i < last):
+                x = ops.relu(x)
+        if self.plain:
+            out = x
+        else:
+            if self.stochastic_depth is not None:
+                x = self.stochastic_depth(x, training=training)
+            out = ops.add(self._shortcut(inputs, activated, training), x)
+        if v == "bn_after_add":
+            out = ops.relu(self.add_bn(out, training=training))
+        elif v == "v1":
+            out = ops.relu(out)
+        return out
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        s = self.strides
+        return (
+            b,
+            None if h is None else math.ceil(h / s),
+            None if w is None else math.ceil(w / s),
+            self.output_filters,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "strides": self.strides,
+                "variant": self.variant,
+                "shortcut": self.shortcut,
+                "plain": self.plain,
+                "use_bias": self.use_bias,
+                "zero_init_last": self.zero_init_last,
+                "survival_probability": self.survival_probability,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "kernel_regularizer": keras.regularizers.serialize(
+                    self.kernel_regularizer
+                ),
+                "bn_momentum": self.bn_momentum,
+                "bn_epsilon": self.bn_epsilon,
+            }
+        )
+        return config
+
+
+_COMMON_ARGS = """
+        strides: int, stride of the block (2 halves the resolution).
+        variant: order of BN, ReLU and convolution (He et al. 2016, Fig. 4):
+            `"v1"` original post-activation (conv-BN-ReLU-...-conv-BN, add,
+            ReLU); `"v2"` full pre-activation (BN-ReLU-conv-...-BN-ReLU-conv,
+            add); the ablations `"bn_after_add"`, `"relu_before_add"` and
+            `"relu_preact"` (ReLU-only pre-activation).
+        shortcut: when the shape changes: `"A"` parameter-free (stride
+            subsampling and zero channels), `"B"` 1×1 projection when the
+            channel count changes (a strided identity when only the
+            resolution does), `"C"` projection in every block.
+        plain: bool, `True` builds the same block without the shortcut and
+            the addition: the "plain" network of the degradation experiment.
+        use_bias: bool, `True` gives the convolutions biases as
+            keras.applications does (v1: every convolution; v2: the last one
+            and the projection, those not followed by BN). `False` (default)
+            gives none: a bias before BN is redundant.
+        zero_init_last: bool, start the branch at zero (the last BN's gamma,
+            or the last convolution's kernel when no BN ends the branch), so
+            that each block starts as its shortcut (Goyal et al. 2017).
+        survival_probability: float in (0, 1], stochastic depth of the
+            branch (see `StochasticDepth`); 1 disables it.
+        kernel_initializer: convolution kernel initializer
+            (default `"he_normal"`, as in He et al. 2015).
+        kernel_regularizer: optional kernel regularizer (weight decay).
+        bn_momentum: float, momentum of the BN moving statistics.
+        bn_epsilon: float, BN epsilon (keras.applications uses 1.001e-5).
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Inputs are `(batch, height, width, channels)` tensors (channels last).
+    Spatial sizes are divided by `strides`, rounding up; strided
+    convolutions pad symmetrically, so that the branch samples the same
+    pixels as the strided shortcut."""
+
+
+@keras.saving.register_keras_serializable(package="resnet_keras")
+class ResidualBlock(_ResidualBlockBase):
+    __doc__ = (
+        """The basic residual block of two 3×3 convolutions, `y = F(x) + x`.
+
+    He et al. (2015) let a pair of layers fit the residual `F(x) = H(x) - x`
+    of the mapping `H` they should learn, and add the input back through a
+    shortcut connection.
+
+    Args:
+        filters: int > 0, number of filters of both convolutions (and of the
+            output)."""
+        + _COMMON_ARGS
+        + """
+
+    Example:
+
+    >>> block = ResidualBlock(32, strides=2, shortcut="A")
+    >>> block(keras.ops.zeros((1, 32, 32, 16))).shape
+    (1, 16, 16, 32)
+
+    References:
+        He et al., "Deep Residual Learning for Image Recognition", CVPR 2016.
+        He et al., "Identity Mappings in Deep Residual Networks", ECCV 2016.
+    """
+    )
+
+    def _conv_specs(self):
+        return [(self.filters, 3, self.strides), (self.filters, 3, 1)]
+
+
+@keras.saving.register_keras_serializable(package="resnet_keras")
+class BottleneckBlock(_ResidualBlockBase):
+    __doc__ = (
+        """The bottleneck residual block: 1×1 reduce, 3×3, 1×1 expand.
+
+    He et al. (2015) replace the two 3×3 convolutions of deep nets by a 1×1
+    convolution that reduces the width to `filters`, a 3×3 convolution at that
+    width, and a 1×1 convolution that expands it to `filters * expansion`.
+
+    Args:
+        filters: int > 0, width of the bottleneck (the 3×3 convolution).
+        expansion: int > 0, output width is `filters * expansion` (4)."""
+        + _COMMON_ARGS.replace(
+            "        strides: int, stride of the block (2 halves the resolution).",
+            "        strides: int, stride of the block (2 halves the resolution).\n"
+            "        stride_in: `\"1x1\"` puts the stride on the first 1×1 (the\n"
+            "            paper and keras.applications' ResNet50), `\"3x3\"` on the\n"
+            "            3×3 (\"ResNet v1.5\" and keras.applications' ResNet50V2).",
+        )
+        + """
+
+    Example:
+
+    >>> block = BottleneckBlock(64)
+    >>> block(keras.ops.zeros((1, 56, 56, 64))).shape
+    (1, 56, 56, 256)
+
+    References:
+        He et al., "Deep Residual Learning for Image Recognition", CVPR 2016.
+    """
+    )
+
+    def __init__(self, filters, strides=1, expansion=4, stride_in="1x1", **kwargs):
+        _check_positive_int(expansion, "expansion")
+        if stride_in not in ("1x1", "3x3"):
+            raise ValueError(
+                f"`stride_in` must be '1x1' or '3x3'. Received: stride_in={stride_in!r}"
+            )
+        super().__init__(filters, strides=strides, **kwargs)
+        self.expansion = expansion
+        self.stride_in = stride_in
+
+    def _conv_specs(self):
+        s1, s3 = (self.strides, 1) if self.stride_in == "1x1" else (1, self.strides)
+        return [
+            (self.filters, 1, s1),
+            (self.filters, 3, s3),
+            (self.filters * self.expansion, 1, 1),
+        ]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"expansion": self.expansion, "stride_in": self.stride_in})
+        return config

@@ -1,0 +1,111 @@
+"""Stochastic depth (Huang et al., 2016) for the residual branch of a block."""
+
+import keras
+from keras import ops
+
+
+def _check_survival_probability(value, name="survival_probability"):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(
+            f"`{name}` must be a number in (0, 1]. Received: {name}={value!r}"
+        )
+    if not 0.0 < float(value) <= 1.0:
+        raise ValueError(
+            f"`{name}` must be in (0, 1] (1 keeps every block). "
+            f"Received: {name}={value}"
+        )
+    return float(value)
+
+
+def linear_survival_probabilities(num_blocks, final_survival_probability=0.5):
+    """Survival probabilities of the linear decay rule of Huang et al. (2016).
+
+    Block `l` (1-based) of `L` survives with probability
+    `p_l = 1 - (l / L) * (1 - p_L)`: the first block almost always survives
+    and the last one survives with probability `p_L`.
+
+    Args:
+        num_blocks: int, the number of residual blocks `L` (at least 1).
+        final_survival_probability: float in (0, 1], `p_L`. The paper uses 0.5.
+
+    Returns:
+        A list of `num_blocks` floats.
+
+    Example:
+
+    >>> linear_survival_probabilities(4, 0.5)
+    [0.875, 0.75, 0.625, 0.5]
+    """
+    if isinstance(num_blocks, bool) or not isinstance(num_blocks, int) or num_blocks < 1:
+        raise ValueError(
+            f"`num_blocks` must be a positive int. Received: num_blocks={num_blocks!r}"
+        )
+    p_last = _check_survival_probability(
+        final_survival_probability, "final_survival_probability"
+    )
+    return [1.0 - (l / num_blocks) * (1.0 - p_last) for l in range(1, num_blocks + 1)]
+
+
+@keras.saving.register_keras_serializable(package="resnet_keras")
+class StochasticDepth(keras.layers.Layer):
+    """Drops a whole residual branch per sample during training.
+
+    Huang et al. (2016) train a residual network whose blocks are randomly
+    skipped: for every sample of the batch, block `l`'s residual branch
+    `F(x)` survives with probability `p_l` and is replaced by zero otherwise,
+    so that the block reduces to its shortcut. This layer is applied to the
+    branch output, before the addition.
+
+    Scaling: this layer uses *inverted* scaling, `F(x) * mask / p` during
+    training and `F(x)` unchanged at inference. The expectation of the
+    training output over the mask is `F(x)`, the inference output, exactly
+    as in the paper, which instead multiplies `F(x)` by `p` at test time. The
+    inverted form makes inference a no-op, so a trained model's inference
+    graph (and its weights) are those of a plain ResNet.
+
+    Args:
+        survival_probability: float in (0, 1], the probability `p` that the
+            branch is kept. `1.0` makes the layer an identity.
+        seed: optional int, seed of the Bernoulli masks.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Example:
+
+    >>> layer = StochasticDepth(0.8, seed=1)
+    >>> y = layer(keras.ops.ones((4, 8, 8, 16)), training=True)
+
+    References:
+        Huang et al., "Deep Networks with Stochastic Depth", ECCV 2016.
+    """
+
+    def __init__(self, survival_probability, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.survival_probability = _check_survival_probability(survival_probability)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+        self._build_at_init()
+
+    def call(self, inputs, training=False):
+        if not training or self.survival_probability == 1.0:
+            return inputs
+        p = self.survival_probability
+        batch = ops.shape(inputs)[0]
+        mask_shape = (batch,) + (1,) * (len(inputs.shape) - 1)
+        # Draw in float32 whatever the compute dtype: u < p is 1 with
+        # probability p and 0 otherwise, a binary mask even under bf16.
+        uniform = keras.random.uniform(
+            mask_shape, seed=self.seed_generator, dtype="float32"
+        )
+        mask = ops.cast(ops.less(uniform, p), self.compute_dtype)
+        return inputs * mask / ops.cast(p, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"survival_probability": self.survival_probability, "seed": self.seed}
+        )
+        return config

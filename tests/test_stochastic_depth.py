@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+from keras import ops
+from keras.src import testing
+
+from resnet_keras import StochasticDepth, linear_survival_probabilities
+
+
+class StochasticDepthTest(testing.TestCase):
+    def test_layer_checks(self):
+        self.run_layer_test(
+            StochasticDepth,
+            init_kwargs={"survival_probability": 0.7, "seed": 1},
+            input_shape=(4, 5, 5, 3),
+            expected_output_shape=(4, 5, 5, 3),
+            expected_num_trainable_weights=0,
+            expected_num_non_trainable_weights=0,
+            expected_num_seed_generators=1,
+            supports_masking=True,
+            assert_built_after_instantiation=True,
+        )
+
+    def test_inference_is_identity_and_deterministic(self):
+        x = np.random.default_rng(0).normal(size=(8, 4, 4, 2)).astype("float32")
+        layer = StochasticDepth(0.5, seed=3)
+        a = ops.convert_to_numpy(layer(x, training=False))
+        b = ops.convert_to_numpy(layer(x))
+        self.assertAllClose(a, x)
+        self.assertAllClose(b, x)
+
+    def test_mask_is_binary_per_sample(self):
+        x = np.ones((64, 3, 3, 4), "float32")
+        y = ops.convert_to_numpy(StochasticDepth(0.6, seed=0)(x, training=True))
+        per_sample = y.reshape(64, -1)
+        # every sample is either dropped entirely (0) or kept and scaled by 1/p
+        self.assertTrue(np.all(per_sample.min(axis=1) == per_sample.max(axis=1)))
+        self.assertTrue(np.all(np.isin(per_sample[:, 0], [0.0, np.float32(1 / 0.6)])))
+        self.assertGreater(len(np.unique(per_sample[:, 0])), 1)
+
+    def test_expectation_equals_inference_output(self):
+        p = 0.7
+        x = np.full((20000, 1, 1, 1), 2.0, "float32")
+        y = ops.convert_to_numpy(StochasticDepth(p, seed=42)(x, training=True))
+        kept = (y[:, 0, 0, 0] > 0).mean()
+        self.assertAllClose(kept, p, atol=0.015)  # 3 sigma for n=20000
+        self.assertAllClose(y.mean(), 2.0, atol=0.05)
+
+    def test_survival_one_is_identity_in_training(self):
+        x = np.arange(12, dtype="float32").reshape(3, 4)
+        self.assertAllClose(StochasticDepth(1.0)(x, training=True), x)
+
+
+@pytest.mark.parametrize("p", [0.0, -0.1, 1.5, "0.5", None, True])
+def test_bad_survival_probability(p):
+    with pytest.raises(ValueError, match="survival_probability"):
+        StochasticDepth(p)
+
+
+def test_linear_rule():
+    probs = linear_survival_probabilities(54, 0.5)
+    assert len(probs) == 54
+    assert probs[-1] == pytest.approx(0.5)
+    assert probs[0] == pytest.approx(1 - 0.5 / 54)
+    assert np.all(np.diff(probs) < 0)
+    # Expected number of surviving blocks: L - (1 - p_L)(L + 1) / 2, which is
+    # about 3L/4 for p_L = 0.5 (Huang et al.: "the expected depth ... 3L/4").
+    assert sum(probs) == pytest.approx(54 - 0.5 * 55 / 2)
+    assert abs(sum(probs) - 0.75 * 54) < 1
+
+
+def test_linear_rule_bad_args():
+    with pytest.raises(ValueError, match="num_blocks"):
+        linear_survival_probabilities(0, 0.5)
+    with pytest.raises(ValueError, match="final_survival_probability"):
+        linear_survival_probabilities(10, 0.0)
