@@ -1,0 +1,193 @@
+"""What every chapter notebook of the book needs before its first experiment.
+
+`setup()` decides how big the experiments are (quick mode for CI, a
+scaled-down run on a CPU, the papers' full runs on an accelerator), makes
+matplotlib draw Hangul, and says where the notebook runs, so that stored
+outputs always carry their provenance.
+
+Scales (keyword arguments of `resnet_keras.train.train`):
+
+- quick (`RESNET_KERAS_SMOKE=1`): 1 epoch on a few hundred images; proves the
+  code runs, the numbers mean nothing.
+- CPU: the papers' schedules shrunk to `CPU_SCALE` (a few thousand training
+  images, a few epochs), so that a chapter runs in minutes on a laptop.
+- accelerator (GPU/TPU): the papers' full schedules (`{}`).
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+import platform
+import time
+
+import keras
+
+SMOKE_SCALE = {"epochs": 1, "limit_train": 256, "limit_val": 128, "limit_test": 256}
+CPU_SCALE = {"epochs": 8, "limit_train": 4000, "limit_val": 1000, "limit_test": 2000}
+
+
+def _accelerators():
+    backend = keras.backend.backend()
+    try:
+        if backend == "jax":
+            import jax
+
+            return [d for d in jax.devices() if d.platform != "cpu"]
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return tf.config.list_physical_devices("GPU")
+        if backend == "torch":
+            import torch
+
+            return list(range(torch.cuda.device_count()))
+    except Exception:  # a broken accelerator stack means: no accelerator
+        return []
+    return []
+
+
+def _device_name(accelerators):
+    backend = keras.backend.backend()
+    if accelerators:
+        if backend == "jax":
+            return accelerators[0].device_kind
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.get_device_name(0)
+        try:
+            import tensorflow as tf
+
+            details = tf.config.experimental.get_device_details(accelerators[0])
+            return details.get("device_name", "GPU")
+        except Exception:
+            return "GPU"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU ({cpu}, {os.cpu_count()} cores)"
+
+
+@dataclasses.dataclass
+class NotebookEnv:
+    """Where and at which scale a chapter runs (returned by `setup`).
+
+    Attributes:
+        chapter: short chapter id, e.g. `"ch02"`.
+        smoke: bool, quick mode (`RESNET_KERAS_SMOKE=1`).
+        accelerated: bool, a GPU/TPU is visible to the backend.
+        device: str, human-readable device name.
+        scale: dict of `train()` keyword arguments for this scale.
+        runs_dir: where checkpoints and logs go.
+        results_dir: where `save_results` writes the results JSON files
+            (`None`: not kept, as in quick mode).
+        data_dir: local data directory (`RESNET_KERAS_DATA_DIR`) or `None`,
+            in which case tensorflow-datasets downloads the data.
+    """
+
+    chapter: str
+    smoke: bool
+    accelerated: bool
+    device: str
+    scale: dict
+    runs_dir: pathlib.Path
+    results_dir: pathlib.Path | None
+    data_dir: str | None
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+
+    @property
+    def label(self):
+        """`"quick"`, `"cpu"` or `"gpu"`: the scale of the stored numbers."""
+        return "quick" if self.smoke else ("gpu" if self.accelerated else "cpu")
+
+    def train_kwargs(self, **overrides):
+        """Keyword arguments for `train()` at this scale, plus `overrides`."""
+        kwargs = dict(self.scale, data_dir=self.data_dir, verbose=0, tensorboard=False)
+        kwargs.update(overrides)
+        return kwargs
+
+    def out_dir(self, name):
+        """Checkpoint directory of run `name` (a rerun resumes or returns it)."""
+        return self.runs_dir / self.chapter / self.label / name
+
+    def save_results(self, results, name):
+        """Keeps a run's results JSON under `results/<scale>/<chapter>/`."""
+        if self.results_dir is None:
+            return None
+        path = self.results_dir / self.label / self.chapter / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str))
+        return path
+
+    def elapsed(self):
+        """Minutes since `setup()`."""
+        return (time.perf_counter() - self.started) / 60
+
+    def summary(self):
+        """One line for the notebook: where, which backend, which scale."""
+        scale = {
+            "quick": "빠른 점검 모드(숫자는 의미 없음)",
+            "cpu": f"CPU 축소 실행 {self.scale}",
+            "gpu": "논문 전체 설정",
+        }[self.label]
+        return (
+            f"장치: {self.device} · 백엔드: {keras.backend.backend()} "
+            f"(Keras {keras.version()}) · 규모: {scale}"
+        )
+
+
+def _repo_root(start):
+    for path in [start, *start.parents]:
+        if (path / "_toc.yml").exists() and (path / "resnet_keras").is_dir():
+            return path
+    return None
+
+
+def setup(chapter, cpu_scale=None, smoke_scale=None, fonts=True):
+    """Prepares a chapter notebook and returns its `NotebookEnv`.
+
+    Args:
+        chapter: short chapter id, e.g. `"ch02"`.
+        cpu_scale: dict overriding `CPU_SCALE` for this chapter.
+        smoke_scale: dict overriding `SMOKE_SCALE` for this chapter.
+        fonts: bool, register the bundled Hangul font with matplotlib.
+
+    Returns:
+        A `NotebookEnv`.
+    """
+    smoke = os.environ.get("RESNET_KERAS_SMOKE") == "1"
+    accelerators = _accelerators()
+    if smoke:
+        scale = dict(SMOKE_SCALE, **(smoke_scale or {}))
+    elif accelerators:
+        scale = {}
+    else:
+        scale = dict(CPU_SCALE, **(cpu_scale or {}))
+    root = _repo_root(pathlib.Path.cwd().resolve())
+    base = root if root is not None else pathlib.Path.cwd()
+    runs_dir = pathlib.Path(os.environ.get("RESNET_KERAS_RUNS_DIR", base / "runs"))
+    if smoke:
+        import tempfile
+
+        runs_dir = pathlib.Path(tempfile.mkdtemp(prefix="resnet_keras_smoke_"))
+    results_dir = None if (smoke or root is None) else root / "results"
+    if fonts:
+        from resnet_keras.plotting import use_korean_font
+
+        use_korean_font()
+    return NotebookEnv(
+        chapter=chapter,
+        smoke=smoke,
+        accelerated=bool(accelerators),
+        device=_device_name(accelerators),
+        scale=scale,
+        runs_dir=runs_dir,
+        results_dir=results_dir,
+        data_dir=os.environ.get("RESNET_KERAS_DATA_DIR") or None,
+    )
