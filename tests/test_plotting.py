@@ -1,0 +1,93 @@
+"""The bundled Hangul font: figures with Korean labels render with no missing-glyph warning."""
+
+import io
+import os
+import warnings
+
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg", force=True)
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+from resnet_keras import plotting  # noqa: E402
+
+HANGUL = "잔차 학습(residual learning)의 테스트 오차"
+
+
+def _render(fig):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _hangul_figure():
+    fig, ax = plt.subplots()
+    ax.plot([-2, -1, 0, 1], [0.3, -0.2, 0.1, -0.4], label="플레인 네트워크(plain network)")
+    ax.set_title(HANGUL)
+    ax.set_xlabel("에폭(epoch)")
+    ax.set_ylabel("오차(error, %) − ε")
+    ax.legend()
+    return fig
+
+
+def test_font_file_and_license_are_shipped():
+    path = plotting.font_path()
+    assert os.path.isfile(path)
+    assert os.path.getsize(path) > 1_000_000
+    license_path = os.path.join(os.path.dirname(path), "OFL.txt")
+    with open(license_path, encoding="utf-8") as f:
+        assert "SIL OPEN FONT LICENSE" in f.read()
+
+
+def test_without_the_font_hangul_is_missing():
+    # Control: the check below means something only if DejaVu Sans alone really lacks Hangul.
+    with matplotlib.rc_context({"font.family": ["DejaVu Sans"]}):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _render(_hangul_figure())
+    assert any("missing from font" in str(w.message) for w in caught)
+
+
+def test_korean_figure_has_no_missing_glyphs():
+    with matplotlib.rc_context():
+        family = plotting.use_korean_font()
+        assert family == "NanumGothic"
+        assert matplotlib.rcParams["font.family"][0] == family
+        assert matplotlib.rcParams["axes.unicode_minus"] is False
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            png = _render(_hangul_figure())
+    assert png.startswith(b"\x89PNG")
+
+
+def test_use_korean_font_is_idempotent():
+    from matplotlib import font_manager
+
+    with matplotlib.rc_context():
+        first = plotting.use_korean_font()
+        count = sum(f.fname == plotting.font_path() for f in font_manager.fontManager.ttflist)
+        second = plotting.use_korean_font()
+        assert first == second
+        again = sum(f.fname == plotting.font_path() for f in font_manager.fontManager.ttflist)
+        assert count == again == 1
+
+
+def test_plot_error_curves():
+    with matplotlib.rc_context():
+        plotting.use_korean_font()
+        runs = {
+            "ResNet-20": {"train": [0.5, 0.3, 0.2], "test": [0.55, 0.35, 0.25]},
+            "플레인-20": {"train": [0.6, 0.4]},
+        }
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ax = plotting.plot_error_curves(runs, title="CIFAR-10 오차")
+            lines = ax.get_lines()
+            assert len(lines) == 3
+            assert lines[0].get_linestyle() == "--" and lines[1].get_linestyle() == "-"
+            assert lines[1].get_ydata()[-1] == pytest.approx(25.0)
+            assert lines[0].get_color() == lines[1].get_color() != lines[2].get_color()
+            _render(ax.figure)
