@@ -45,7 +45,7 @@ test: test-lib browser test-book
 
 test-lib: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PYTEST) -n $(JOBS) -m "not book" tests
-	KERAS_BACKEND=jax $(PYTEST) -n $(JOBS) -m "not book" tests
+	KERAS_BACKEND=jax $(PYTEST) -n $(JOBS) -m "not book and not slow" tests
 
 # Debian's Chromium for the browser check (root on CI). If it cannot be installed the check
 # is skipped with a message (tests/test_book.py), the rest of the suite still runs.

@@ -193,6 +193,9 @@ def test_mismatched_reference_is_a_clear_error():
         )
 
 
+# Counting is backend-independent (shapes only): `make test` runs "slow" tests on
+# TensorFlow only, where the eager passes at 224x224 are fast.
+@pytest.mark.slow
 @pytest.mark.parametrize("depth, gmacs", [(18, 1.8), (34, 3.6), (101, 7.6), (152, 11.3)])
 def test_imagenet_family_macs_match_table_1(depth, gmacs):
     report = count_macs(resnet_imagenet(depth, input_shape=(224, 224, 3)))
