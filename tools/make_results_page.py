@@ -69,22 +69,27 @@ def _runs():
             r = json.loads(path.read_text())
         except json.JSONDecodeError:
             continue
-        if "history" not in r or not r["history"]:
+        if "history" not in r:
             continue
         scale, chapter, name = path.parts[-3], path.parts[-2], path.stem
-        last = r["history"][-1]
+        last = r["history"][-1] if r["history"] else {}
         train_err = last.get("train_error")
         test_err = r.get("final_test_error")
         model = r.get("model", {}).get("name", "?")
-        variant = (r.get("model", {}).get("kwargs") or {}).get("variant")
+        variant = (r.get("model", {}).get("kwargs") or {}).get("variant", "v1")
         paper = PAPER_CIFAR.get(name, ("", ""))
         if variant in PREACT_TABLE2 and chapter == "ch07":
             paper = (PREACT_TABLE2[variant] + " (ResNet-110)", "He 2016 표 2")
         paper_text = f"{paper[0]} ({paper[1]})" if paper[0] else "—"
         fmt = lambda e: "—" if e is None else f"{100 * e:.2f}%"
+        if r.get("diverged"):
+            d = r["diverged"]
+            test_text = f"발산(NaN 손실, {d.get('epoch')}에폭 {d.get('step')}번째 반복)"
+        else:
+            test_text = fmt(test_err)
         rows.append(
             f"| {scale} | {chapter} | {name} | {model} | {len(r['history'])} | "
-            f"{r.get('dataset', {}).get('num_train', '?'):,} | {fmt(train_err)} | {fmt(test_err)} | "
+            f"{r.get('dataset', {}).get('num_train', '?'):,} | {fmt(train_err)} | {test_text} | "
             f"{paper_text} | {r.get('wall_time_s', 0) / 60:.1f}분 | "
             f"{r.get('environment', {}).get('device', '?')} |"
         )
@@ -117,7 +122,8 @@ def main():
         "",
         "## 학습 결과",
         "",
-        f"결과 파일 {n}개. 오차는 분류 오차(1 − 정확도)입니다.",
+        f"결과 파일 {n}개. 오차는 분류 오차(1 − 정확도)입니다. 손실이 NaN이 되어 멈춘 실행도 "
+        "지우지 않고 그대로 싣습니다.",
         "",
         *(runs if n else ["아직 결과 파일이 없습니다."]),
         "",
