@@ -200,3 +200,10 @@ def test_mismatched_reference_is_a_clear_error():
 def test_imagenet_family_macs_match_table_1(depth, gmacs):
     report = count_macs(resnet_imagenet(depth, input_shape=(224, 224, 3)))
     assert abs(report.total / 1e9 - gmacs) / gmacs < 0.03
+
+
+def test_highway_mlp_passes_its_kernel_initializer():
+    model = highway_mlp(3, width=6, kernel_initializer="zeros")
+    layer = model.get_layer("highway1")
+    assert not np.any(keras.ops.convert_to_numpy(layer.transform.kernel))
+    assert not np.any(keras.ops.convert_to_numpy(layer.transform_gate.kernel))

@@ -379,6 +379,7 @@ def highway_mlp(
     activation="relu",
     carry_gate="complement",
     transform_bias_init=-2.0,
+    kernel_initializer="glorot_uniform",
     kernel_regularizer=None,
     name=None,
 ):
@@ -397,6 +398,9 @@ def highway_mlp(
         activation: activation of the layers' `H`.
         carry_gate: `"complement"` or `"independent"`, see `HighwayDense`.
         transform_bias_init: float, initial transform-gate bias.
+        kernel_initializer: initializer of the highway layers' kernels (the
+            gates' and H's); deep stacks are sensitive to it together with
+            `transform_bias_init` (see chapter 5 of the book).
         kernel_regularizer: regularizer of every kernel.
         name: model name, default `"highway_mlp{depth}"`.
     """
@@ -406,6 +410,7 @@ def highway_mlp(
         lambda i: HighwayDense(
             width, activation=activation, carry_gate=carry_gate,
             transform_bias_init=transform_bias_init,
+            kernel_initializer=kernel_initializer,
             kernel_regularizer=kernel_regularizer, name=f"highway{i}",
         ),
     )
