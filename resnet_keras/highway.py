@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from resnet_keras.blocks import _check_positive_int
+
 _CARRY_GATES = ("complement", "independent")
 
 
@@ -56,8 +58,7 @@ class HighwayDense(keras.layers.Layer):
         kernel_regularizer=None,
         **kwargs,
     ):
-        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
-            raise ValueError(f"`units` must be a positive int. Received: units={units!r}")
+        _check_positive_int(units, "units")
         if carry_gate not in _CARRY_GATES:
             raise ValueError(
                 f"`carry_gate` must be one of {_CARRY_GATES}. "

@@ -185,7 +185,7 @@ def _register(recipe):
     return recipe
 
 
-_register(Recipe(
+_HE2015 = _register(Recipe(
     name="he2015-cifar",
     paper="He, Zhang, Ren, Sun. Deep Residual Learning for Image Recognition. CVPR 2016 "
           "(arXiv:1512.03385), Sec. 4.2",
@@ -195,26 +195,21 @@ _register(Recipe(
     lr_milestones=(32000, 48000), milestone_unit="steps", lr_decay_factor=0.1,
     validation_size=5000, notes=_HE2015_NOTES,
 ))
-_register(Recipe(
+# The two variants below differ from he2015-cifar only in the fields they name.
+_register(_HE2015.replace(
     name="he2015-cifar-warmup",
     paper="He et al. 2015, Sec. 4.2 (ResNet-110)",
-    dataset="cifar10", default_model="resnet110",
-    batch_size=128, learning_rate=0.1, momentum=0.9, nesterov=False, weight_decay=1e-4,
-    duration=64000, duration_unit="steps",
-    lr_milestones=(32000, 48000), milestone_unit="steps", lr_decay_factor=0.1,
-    warmup_steps=400, warmup_learning_rate=0.01, validation_size=5000,
+    default_model="resnet110",
+    warmup_steps=400, warmup_learning_rate=0.01,
     notes=_HE2015_NOTES + " ResNet-110: lr 0.01 until the training error is below 80% "
     "(about 400 iterations), then 0.1; we use a fixed 400 iterations.",
 ))
-_register(Recipe(
+_register(_HE2015.replace(
     name="he2016-preact-cifar",
     paper="He, Zhang, Ren, Sun. Identity Mappings in Deep Residual Networks. ECCV 2016 "
           "(arXiv:1603.05027), Sec. 4",
-    dataset="cifar10", default_model="preact_resnet164",
-    batch_size=128, learning_rate=0.1, momentum=0.9, nesterov=False, weight_decay=1e-4,
-    duration=64000, duration_unit="steps",
-    lr_milestones=(32000, 48000), milestone_unit="steps", lr_decay_factor=0.1,
-    warmup_steps=400, warmup_learning_rate=0.01, validation_size=5000,
+    default_model="preact_resnet164",
+    warmup_steps=400, warmup_learning_rate=0.01,
     notes="He et al. 2016: the He 2015 CIFAR schedule (lr 0.1, /10 at 32k and 48k "
     "iterations, stop at 64k, about 164 epochs), batch 128, weight decay 1e-4, momentum 0.9, "
     "lr 0.01 warm-up for the first 400 iterations for the 110- and 164-layer (and deeper) "

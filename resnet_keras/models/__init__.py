@@ -8,7 +8,7 @@ import re
 
 import keras
 
-from resnet_keras.blocks import VARIANTS, BottleneckBlock, ResidualBlock
+from resnet_keras.blocks import VARIANTS, BottleneckBlock, ResidualBlock, _check_positive_int
 from resnet_keras.highway import HighwayDense
 from resnet_keras.stochastic_depth import (
     _check_survival_probability,
@@ -122,8 +122,7 @@ def resnet_cifar(
             "Stochastic depth needs shortcuts. Received: plain=True and "
             f"final_survival_probability={final_survival_probability}"
         )
-    if isinstance(width, bool) or not isinstance(width, int) or width <= 0:
-        raise ValueError(f"`width` must be a positive int. Received: width={width!r}")
+    _check_positive_int(width, "width")
     n = (depth - 2) // (3 * per_block)
     if name is None:
         prefix = "plain" if plain else ("preact_resnet" if variant == "v2" else "resnet")
@@ -442,8 +441,7 @@ def plain_mlp(
 def _mlp(depth, width, num_classes, input_shape, activation, regularizer, name, layer_fn):
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
         raise ValueError(f"`depth` must be an int >= 2. Received: depth={depth!r}")
-    if isinstance(width, bool) or not isinstance(width, int) or width <= 0:
-        raise ValueError(f"`width` must be a positive int. Received: width={width!r}")
+    _check_positive_int(width, "width")
     inputs = keras.Input(shape=input_shape, name="inputs")
     x = keras.layers.Flatten(name="flatten")(inputs)
     x = keras.layers.Dense(
