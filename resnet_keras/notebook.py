@@ -18,60 +18,12 @@ import dataclasses
 import json
 import os
 import pathlib
-import platform
 import time
 
 import keras
 
 SMOKE_SCALE = {"epochs": 1, "limit_train": 256, "limit_val": 128, "limit_test": 256}
 CPU_SCALE = {"epochs": 8, "limit_train": 4000, "limit_val": 1000, "limit_test": 2000}
-
-
-def _accelerators():
-    backend = keras.backend.backend()
-    try:
-        if backend == "jax":
-            import jax
-
-            return [d for d in jax.devices() if d.platform != "cpu"]
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            return tf.config.list_physical_devices("GPU")
-        if backend == "torch":
-            import torch
-
-            return list(range(torch.cuda.device_count()))
-    except Exception:  # a broken accelerator stack means: no accelerator
-        return []
-    return []
-
-
-def _device_name(accelerators):
-    backend = keras.backend.backend()
-    if accelerators:
-        if backend == "jax":
-            return accelerators[0].device_kind
-        if backend == "torch":
-            import torch
-
-            return torch.cuda.get_device_name(0)
-        try:
-            import tensorflow as tf
-
-            details = tf.config.experimental.get_device_details(accelerators[0])
-            return details.get("device_name", "GPU")
-        except Exception:
-            return "GPU"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU ({cpu}, {os.cpu_count()} cores)"
 
 
 @dataclasses.dataclass
@@ -161,11 +113,18 @@ def setup(chapter, cpu_scale=None, smoke_scale=None, fonts=True):
     Returns:
         A `NotebookEnv`.
     """
+    from resnet_keras.train import _devices  # the same detection the results JSON records
+
     smoke = os.environ.get("RESNET_KERAS_SMOKE") == "1"
-    accelerators = _accelerators()
+    device, count, kind = _devices()
+    accelerated = kind != "cpu"
+    if not accelerated:
+        device = f"{device}, {os.cpu_count()} cores"
+    elif count > 1:
+        device = f"{count} x {device}"
     if smoke:
         scale = dict(SMOKE_SCALE, **(smoke_scale or {}))
-    elif accelerators:
+    elif accelerated:
         scale = {}
     else:
         scale = dict(CPU_SCALE, **(cpu_scale or {}))
@@ -184,8 +143,8 @@ def setup(chapter, cpu_scale=None, smoke_scale=None, fonts=True):
     return NotebookEnv(
         chapter=chapter,
         smoke=smoke,
-        accelerated=bool(accelerators),
-        device=_device_name(accelerators),
+        accelerated=accelerated,
+        device=device,
         scale=scale,
         runs_dir=runs_dir,
         results_dir=results_dir,
