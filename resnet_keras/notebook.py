@@ -2,8 +2,10 @@
 
 `setup()` decides how big the experiments are (quick mode for CI, a
 scaled-down run on a CPU, the papers' full runs on an accelerator), makes
-matplotlib draw Hangul, and says where the notebook runs, so that stored
-outputs always carry their provenance.
+matplotlib draw Hangul, quiets the log lines that are noise in a notebook,
+and prints where the notebook runs, so that stored outputs always carry
+their provenance. A chapter's first code cell is the Colab install line and
+`env = notebook.setup("chNN")`; nothing else.
 
 Scales (keyword arguments of `resnet_keras.train.train`):
 
@@ -16,6 +18,7 @@ Scales (keyword arguments of `resnet_keras.train.train`):
 
 import dataclasses
 import json
+import logging
 import os
 import pathlib
 import time
@@ -94,6 +97,48 @@ class NotebookEnv:
         )
 
 
+class _DropRetracingNotice(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" notice.
+
+    A chapter builds and trains several models in one process; each new model traces its own
+    functions, which TensorFlow reports as possible retracing on stderr. Here that is expected,
+    not a performance problem, and the line would end up in the stored outputs.
+    """
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+_RETRACING_FILTER = _DropRetracingNotice()
+
+
+def quiet_logs():
+    """Installs the notebook log filters (idempotent). `setup()` calls it."""
+    logger = logging.getLogger("tensorflow")
+    if _RETRACING_FILTER not in logger.filters:
+        logger.addFilter(_RETRACING_FILTER)
+
+
+def show_table(header, rows):
+    """Displays rows as an HTML table (a table in the book too), or prints it outside IPython.
+
+    Args:
+        header: column titles.
+        rows: lists of cells (converted with `str`).
+    """
+    try:
+        from IPython.display import HTML, display
+    except ImportError:  # plain Python: a text table
+        for row in [header, *rows]:
+            print(" | ".join(str(c) for c in row))
+        return
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows
+    )
+    display(HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"))
+
+
 def _repo_root(start):
     for path in [start, *start.parents]:
         if (path / "_toc.yml").exists() and (path / "resnet_keras").is_dir():
@@ -101,7 +146,7 @@ def _repo_root(start):
     return None
 
 
-def setup(chapter, cpu_scale=None, smoke_scale=None, fonts=True):
+def setup(chapter, cpu_scale=None, smoke_scale=None, fonts=True, show=True):
     """Prepares a chapter notebook and returns its `NotebookEnv`.
 
     Args:
@@ -109,6 +154,7 @@ def setup(chapter, cpu_scale=None, smoke_scale=None, fonts=True):
         cpu_scale: dict overriding `CPU_SCALE` for this chapter.
         smoke_scale: dict overriding `SMOKE_SCALE` for this chapter.
         fonts: bool, register the bundled Hangul font with matplotlib.
+        show: bool, print `env.summary()` (device, backend, scale).
 
     Returns:
         A `NotebookEnv`.
@@ -136,11 +182,12 @@ def setup(chapter, cpu_scale=None, smoke_scale=None, fonts=True):
 
         runs_dir = pathlib.Path(tempfile.mkdtemp(prefix="resnet_keras_smoke_"))
     results_dir = None if (smoke or root is None) else root / "results"
+    quiet_logs()
     if fonts:
         from resnet_keras.plotting import use_korean_font
 
         use_korean_font()
-    return NotebookEnv(
+    env = NotebookEnv(
         chapter=chapter,
         smoke=smoke,
         accelerated=accelerated,
@@ -150,3 +197,6 @@ def setup(chapter, cpu_scale=None, smoke_scale=None, fonts=True):
         results_dir=results_dir,
         data_dir=os.environ.get("RESNET_KERAS_DATA_DIR") or None,
     )
+    if show:
+        print(env.summary())
+    return env

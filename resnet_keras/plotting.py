@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-__all__ = ["font_path", "use_korean_font", "plot_error_curves"]
+__all__ = ["font_path", "use_korean_font", "plot_error_curves", "log_tick_labels"]
 
 _FONT_FILE = "NanumGothic-Regular.ttf"
 # Glyphs NanumGothic lacks (a few symbols, some Greek) fall back to matplotlib's own font.
@@ -128,4 +128,45 @@ def plot_error_curves(
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small")
+    return ax
+
+
+def log_tick_labels(ax, axis: str = "y", style: str = "power"):
+    """Tick labels of a log axis that the bundled Hangul font can draw.
+
+    matplotlib's default log labels (``$\\mathdefault{10^{-3}}$``) use U+2212 for the minus
+    sign, which NanumGothic lacks. Call this after drawing.
+
+    Args:
+        ax: the matplotlib ``Axes``.
+        axis: ``"y"`` or ``"x"``.
+        style: ``"power"`` labels the decades as ``10^n`` (and, on a range narrower than two
+            decades, the 2s and 5s between them as plain numbers); ``"plain"`` labels the
+            decades as plain numbers (0.001, 100).
+
+    Returns:
+        The ``Axes``.
+    """
+    import math
+
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y'; got {axis!r}")
+    if style not in ("power", "plain"):
+        raise ValueError(f"style must be 'power' or 'plain'; got {style!r}")
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    if style == "plain":
+        target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        target.set_minor_formatter(NullFormatter())
+        return ax
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"$10^{{{round(math.log10(v))}}}$"))
+    low, high = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    if low > 0 and high / low < 100:
+        def minor(v, _):
+            return f"{v:g}" if round(v / 10 ** math.floor(math.log10(v))) in (2, 5) else ""
+
+        target.set_minor_formatter(FuncFormatter(minor))
+    else:
+        target.set_minor_formatter(NullFormatter())
     return ax

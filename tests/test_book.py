@@ -45,11 +45,16 @@ NOTEBOOK_IDS = [Path(p).name for p in NOTEBOOKS]
 
 INSTALL_CELL_LINES = [
     "# Colab에서 실행할 때 라이브러리를 설치합니다 (로컬에서는 건너뜁니다).",
-    "import os, sys",
+    "import sys",
     'if "google.colab" in sys.modules:',
     f'    !pip install -q "resnet-keras @ git+{REPO_URL}"',
-    'SMOKE = os.environ.get("RESNET_KERAS_SMOKE") == "1"   # CI quick mode',
+    "",
+    "from resnet_keras import notebook",
+    "",
 ]
+# After the install lines, the first code cell holds only `env = notebook.setup("chNN", ...)`
+# and `SMOKE = env.smoke`: log filters, fonts and scale are the library's job (notebook.setup).
+SETUP_LINE_RE = re.compile(r'env = notebook\.setup\("(ch\d\d)"(, .*)?\)')
 # Python warnings as the kernel prints them ("...py:12: UserWarning: Glyph 51092 ... missing").
 WARNING_RE = re.compile(r"\b[A-Z]\w*Warning: ")
 TRACEBACK = "Traceback (most recent call last)"
@@ -148,6 +153,13 @@ def test_notebook_structure_and_stored_outputs(page):
         "the first code cell must be the standard Colab install cell (DESIGN.md, "
         "'Notebook conventions'):\n" + "\n".join(INSTALL_CELL_LINES)
     )
+    rest = lines[len(INSTALL_CELL_LINES):]
+    assert len(rest) == 2 and SETUP_LINE_RE.fullmatch(rest[0]), (
+        f"after the install lines the first code cell holds exactly `env = notebook.setup(...)` "
+        f"and `SMOKE = env.smoke ...`; found {rest}"
+    )
+    assert SETUP_LINE_RE.fullmatch(rest[0]).group(1) == Path(page).name[:4], "setup() names another chapter"
+    assert rest[1].startswith("SMOKE = env.smoke"), rest[1]
 
 
 @pytest.mark.parametrize("page", NOTEBOOKS, ids=NOTEBOOK_IDS)

@@ -91,3 +91,26 @@ def test_plot_error_curves():
             assert lines[1].get_ydata()[-1] == pytest.approx(25.0)
             assert lines[0].get_color() == lines[1].get_color() != lines[2].get_color()
             _render(ax.figure)
+
+
+def test_log_tick_labels_draw_no_unicode_minus():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from resnet_keras.plotting import log_tick_labels
+
+    fig, ax = plt.subplots()
+    ax.semilogy([1, 2, 3], [1e-3, 1e-2, 1e-1])
+    log_tick_labels(ax)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert labels and all("\u2212" not in t for t in labels)
+    assert "$10^{-2}$" in labels
+    log_tick_labels(ax, style="plain")
+    fig.canvas.draw()
+    assert "0.01" in [t.get_text() for t in ax.get_yticklabels()]
+    with pytest.raises(ValueError, match="axis"):
+        log_tick_labels(ax, axis="z")
+    plt.close(fig)
