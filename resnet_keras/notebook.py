@@ -159,10 +159,10 @@ def setup(chapter, cpu_scale=None, smoke_scale=None, fonts=True, show=True):
     Returns:
         A `NotebookEnv`.
     """
-    from resnet_keras.train import _devices  # the same detection the results JSON records
+    from resnet_keras.train.environment import device_info  # what the results JSON records
 
     smoke = os.environ.get("RESNET_KERAS_SMOKE") == "1"
-    device, count, kind = _devices()
+    device, count, kind = device_info()
     accelerated = kind != "cpu"
     if not accelerated:
         device = f"{device}, {os.cpu_count()} cores"

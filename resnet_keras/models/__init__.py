@@ -4,12 +4,11 @@ Every choice of the papers is a named argument; named variants
 (`get_model("preact_resnet164")`) are small entries, not copies of code.
 """
 
-import re
-
 import keras
 
 from resnet_keras.blocks import VARIANTS, BottleneckBlock, ResidualBlock, _check_positive_int
 from resnet_keras.highway import HighwayDense
+from resnet_keras.model_names import MODEL_NAMES, parse_model_name
 from resnet_keras.stochastic_depth import (
     _check_survival_probability,
     linear_survival_probabilities,
@@ -174,7 +173,7 @@ def resnet_cifar(
     return keras.Model(inputs, outputs, name=name)
 
 
-_IMAGENET = {
+_IMAGENET = {  # the keys are resnet_keras.model_names.IMAGENET_DEPTHS
     18: ("basic", (2, 2, 2, 2)),
     34: ("basic", (3, 4, 6, 3)),
     50: ("bottleneck", (3, 4, 6, 3)),
@@ -454,25 +453,6 @@ def _mlp(depth, width, num_classes, input_shape, activation, regularizer, name, 
     return keras.Model(inputs, outputs, name=name)
 
 
-_BOTTLENECK_CIFAR_DEPTHS = (164, 1001)  # He et al. 2016's bottleneck CIFAR nets
-
-MODEL_NAMES = (
-    "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202",
-    "plain20", "plain32", "plain44", "plain56", "plain110",
-    "resnet164", "preact_resnet110", "preact_resnet164", "preact_resnet1001",
-    "resnet110_sd",
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-    "resnet50v2", "resnet101v2", "resnet152v2",
-    "highway_mlp10", "highway_mlp20", "highway_mlp50", "highway_mlp100",
-    "plain_mlp10", "plain_mlp20", "plain_mlp50", "plain_mlp100",
-)
-
-_NAME = re.compile(
-    r"^(?P<cifar>cifar_)?(?P<kind>resnet|plain|preact_resnet|highway_mlp|plain_mlp)"
-    r"(?P<depth>\d+)(?P<v2>v2)?(?P<sd>_sd)?$"
-)
-
-
 def get_model(name, **overrides):
     """Builds a model from a short name such as `"resnet56"` or `"plain20"`.
 
@@ -480,32 +460,15 @@ def get_model(name, **overrides):
     `cifar_resnet{d}` forces CIFAR), `plain{d}`, `preact_resnet{d}`
     (bottleneck for 164 and 1001), `resnet{d}v2` (ImageNet v2),
     `resnet{d}_sd` (stochastic depth, p_L = 0.5), `highway_mlp{d}`,
-    `plain_mlp{d}`. Keyword arguments override the builder's arguments.
-    See `MODEL_NAMES` for examples.
+    `plain_mlp{d}` (see `resnet_keras.model_names.parse_model_name`). Keyword
+    arguments override the builder's arguments. See `MODEL_NAMES` for
+    examples.
     """
-    match = _NAME.match(name) if isinstance(name, str) else None
-    if not match:
-        raise ValueError(
-            f"Unknown model name. Received: name={name!r}; expected names like "
-            f"{', '.join(MODEL_NAMES[:6])}, ... (see resnet_keras.models.MODEL_NAMES)"
-        )
-    kind, depth = match["kind"], int(match["depth"])
-    if kind == "highway_mlp":
-        return highway_mlp(depth, **overrides)
-    if kind == "plain_mlp":
-        return plain_mlp(depth, **overrides)
-    if match["v2"] or (kind == "resnet" and depth in _IMAGENET and not match["cifar"]):
-        if kind != "resnet" or match["cifar"] or match["sd"]:
-            raise ValueError(f"Unknown model name. Received: name={name!r}")
-        kwargs = {"variant": "v2"} if match["v2"] else {}
-        return resnet_imagenet(depth, **{**kwargs, **overrides})
-    kwargs = {"name": name}
-    if depth in _BOTTLENECK_CIFAR_DEPTHS:
-        kwargs["block"] = "bottleneck"
-    if kind == "plain":
-        kwargs["plain"] = True
-    if kind == "preact_resnet":
-        kwargs["variant"] = "v2"
-    if match["sd"]:
-        kwargs["final_survival_probability"] = 0.5
-    return resnet_cifar(depth, **{**kwargs, **overrides})
+    builder, depth, kwargs = parse_model_name(name)
+    build = {
+        "resnet_cifar": resnet_cifar,
+        "resnet_imagenet": resnet_imagenet,
+        "highway_mlp": highway_mlp,
+        "plain_mlp": plain_mlp,
+    }[builder]
+    return build(depth, **{**kwargs, **overrides})
