@@ -177,7 +177,12 @@ def _runs():
     runs.append(CampaignRun("ch02", "resnet110", "resnet110", "he2015-cifar-warmup", 1,
                             local_model="resnet56", keep_model=True,
                             what="He 2015 Table 6: 6.43% (best of 5), 6.61 +- 0.16%"))
-    # Priority 2: shortcut options A/B/C (chapter 4), three seeds each.
+    # Priority 2: the spread between seeds of chapter 2's comparisons (He et al. report
+    # ResNet-110 as best of 5 runs, 6.61 +- 0.16), and shortcut options A/B/C (chapter 4).
+    for name in ("plain20", "plain56", "resnet20", "resnet56"):
+        for seed in (1, 2):
+            runs.append(CampaignRun("ch02", f"{name}_seed{seed}", name, "he2015-cifar", 2,
+                                    seed=seed, what=f"{name}, seed {seed}: run-to-run spread"))
     for option in "ABC":
         for seed in (0, 1, 2):
             runs.append(CampaignRun(

@@ -24,7 +24,9 @@ def test_the_campaign_covers_the_five_priorities():
     assert {r.name for r in by_priority[1]} == {
         "plain20", "plain32", "plain44", "plain56",
         "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"}
-    assert {r.model_args.get("shortcut", "A") for r in by_priority[2]} == {"A", "B", "C"}
+    assert {r.model_args.get("shortcut", "A") for r in by_priority[2]
+            if r.chapter == "ch04"} == {"A", "B", "C"}
+    assert {r.seed for r in by_priority[2] if r.chapter == "ch02"} == {1, 2}
     assert {r.model_args.get("variant") for r in by_priority[3] if r.model == "resnet110"} == {
         "v1", "bn_after_add", "relu_before_add", "relu_preact", "v2"}
     assert {r.recipe for r in by_priority[4]} == {"huang2016-sd-cifar"}

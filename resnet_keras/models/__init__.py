@@ -55,6 +55,7 @@ def resnet_cifar(
     input_shape=(32, 32, 3),
     width=16,
     final_survival_probability=1.0,
+    stochastic_depth_mode="sample",
     kernel_regularizer=None,
     zero_init_last=False,
     bn_momentum=0.9,
@@ -83,6 +84,8 @@ def resnet_cifar(
         width: int, filters of the first stage (16 in the paper).
         final_survival_probability: `p_L` of stochastic depth with the
             linear decay rule over all blocks (Huang et al. 2016); 1 disables.
+        stochastic_depth_mode: `"sample"` or `"batch"` (one decision per
+            mini-batch, as Huang et al.), see `StochasticDepth`.
         kernel_regularizer: regularizer of every kernel (weight decay).
         zero_init_last: bool, zero-initialise each branch's last BN gamma.
         bn_momentum, bn_epsilon: batch normalisation settings.
@@ -132,6 +135,7 @@ def resnet_cifar(
         variant=variant,
         shortcut=shortcut,
         plain=plain,
+        stochastic_depth_mode=stochastic_depth_mode,
         zero_init_last=zero_init_last,
         kernel_regularizer=kernel_regularizer,
         bn_momentum=bn_momentum,
@@ -193,6 +197,7 @@ def resnet_imagenet(
     weights=None,
     shortcut="B",
     final_survival_probability=1.0,
+    stochastic_depth_mode="sample",
     kernel_regularizer=None,
     zero_init_last=False,
     name=None,
@@ -220,6 +225,7 @@ def resnet_imagenet(
             ImageNet weights (depth 50/101/152) and copies them in.
         shortcut: `"B"` (the paper's ImageNet choice) or `"C"`.
         final_survival_probability: stochastic depth `p_L`, linear rule.
+        stochastic_depth_mode: `"sample"` or `"batch"`, see `StochasticDepth`.
         kernel_regularizer: regularizer of every kernel.
         zero_init_last: bool, zero-initialise each branch's last BN gamma.
         name: model name; defaults to e.g. `"resnet50"`, `"resnet50v2"`.
@@ -284,6 +290,7 @@ def resnet_imagenet(
                 use_bias=True,
                 zero_init_last=zero_init_last,
                 survival_probability=survival[index],
+                stochastic_depth_mode=stochastic_depth_mode,
                 kernel_regularizer=kernel_regularizer,
                 bn_momentum=0.99,
                 bn_epsilon=KERAS_BN_EPSILON,
