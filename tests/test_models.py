@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from resnet_keras import count_macs
+from resnet_keras._keras_compat import nested_layers
 from resnet_keras.models import (
     MODEL_NAMES,
     get_model,
@@ -139,7 +140,7 @@ def test_macs_by_hand_for_a_tiny_model():
 
 
 def _randomize_bn(model, rng):
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in nested_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             g, b, m, v = layer.get_weights()
             layer.set_weights([rng.uniform(0.5, 1.5, g.shape), rng.normal(0, 0.1, b.shape),
@@ -167,6 +168,44 @@ def test_resnet50_equals_keras_applications(variant, reference_fn, params):
         # v2 strides in the last block of a stage: that block's 1x1 expansion
         # and the next stage run at the lower resolution, so it costs less.
         assert 3.3e9 <= macs <= 3.6e9
+
+
+def _two_dense(classes, name):
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(3, name="hidden")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(classes, name="predictions")(x), name=name)
+
+
+def test_mismatched_shapes_are_refused_before_any_weight_is_copied():
+    ours, reference = _two_dense(10, "ours"), _two_dense(1000, "reference")
+    before = [keras.ops.convert_to_numpy(v).copy() for v in ours.weights]
+    with pytest.raises(ValueError, match="Layer 'predictions': weight shapes"):
+        load_keras_applications_weights(ours, reference)
+    # 'hidden' matches, but nothing is copied when another layer does not.
+    for value, variable in zip(before, ours.weights):
+        np.testing.assert_array_equal(value, keras.ops.convert_to_numpy(variable))
+    assert load_keras_applications_weights(_two_dense(1000, "again"), reference) == 2
+
+
+class _Wrapping(keras.layers.Layer):
+    """A custom layer around a Dense layer of a fixed name."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = keras.layers.Dense(2, name="same")
+
+    def build(self, input_shape):
+        self.inner.build(input_shape)
+
+    def call(self, x):
+        return self.inner(x)
+
+
+def test_ambiguous_layer_names_are_refused():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, _Wrapping(name="w2")(_Wrapping(name="w1")(inputs)))
+    with pytest.raises(ValueError, match="two layers named 'same'"):
+        load_keras_applications_weights(model, model)
 
 
 def test_weights_imagenet_goes_through_keras_applications(monkeypatch):
