@@ -208,3 +208,8 @@ def test_option_a_cannot_remove_channels():
 def test_non_image_input_is_rejected():
     with pytest.raises(ValueError, match="4D inputs"):
         ResidualBlock(4)(np.zeros((2, 8), "float32"))
+
+
+def test_unknown_channel_dimension_is_refused():
+    with pytest.raises(ValueError, match="channel dimension of the inputs must be known"):
+        ResidualBlock(4).build((None, 8, 8, None))

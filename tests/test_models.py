@@ -1,3 +1,5 @@
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -59,6 +61,45 @@ def test_other_bad_builder_arguments():
         highway_mlp(1)
     with pytest.raises(ValueError, match="name="):
         get_model("resnext50")
+
+
+def test_more_bad_builder_arguments_are_refused_before_building():
+    with pytest.raises(ValueError, match="Stochastic depth needs shortcuts. Received: plain=True"):
+        resnet_cifar(20, plain=True, final_survival_probability=0.5)
+    with pytest.raises(ValueError, match="`variant` must be 'v1' or 'v2'. Received: variant='v3'"):
+        resnet_imagenet(50, variant="v3")
+    with pytest.raises(ValueError, match="ImageNet weights for depth 50, 101 and 152 only"):
+        resnet_imagenet(18, weights="imagenet")  # refused before any download
+    with pytest.raises(ValueError, match="`pooling` must be None, 'avg' or 'max'. Received: pooling='mean'"):
+        resnet_imagenet(50, include_top=False, pooling="mean")
+    with pytest.raises(ValueError, match="projection shortcuts .* Received: shortcut='A'"):
+        resnet_imagenet(50, shortcut="A")
+
+
+@pytest.mark.parametrize("name, message", [
+    ("resnet60v2", "ImageNet ResNets have depth 18, 34, 50, 101, 152. Received: name='resnet60v2'"),
+    ("plain20_sd", "Stochastic depth needs shortcuts. Received: name='plain20_sd'"),
+    ("highway_mlp10_sd", "Unknown model name. Received: name='highway_mlp10_sd'"),
+    ("preact_resnet50v2", "Unknown model name. Received: name='preact_resnet50v2'"),
+])
+def test_bad_model_names(name, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        get_model(name)
+
+
+def test_count_macs_needs_a_known_input_shape():
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))
+    with pytest.raises(ValueError, match=r"Every dimension .* Received: input_shape=\(None, None, 3\)"):
+        count_macs(model)
+    assert count_macs(model, input_shape=(8, 8, 3)).total == 6 * 6 * 2 * 3 * 3 * 3
+
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="no known input shape; pass `input_shape`"):
+        count_macs(Subclassed())
 
 
 def test_stochastic_depth_uses_the_linear_rule():

@@ -160,3 +160,11 @@ def test_draw_residual_unit_rejects_bad_input():
     with pytest.raises(ValueError, match="one text per branch layer \\(2\\)"):
         plotting.draw_residual_unit(ax, ["a", "b"], notes=["BN"])
     plt.close(fig)
+
+
+def test_log_tick_labels_refuses_an_unknown_style():
+    fig, ax = plt.subplots()
+    ax.semilogy([1, 2], [1e-2, 1e-1])
+    with pytest.raises(ValueError, match="style must be 'power' or 'plain'; got 'fancy'"):
+        plotting.log_tick_labels(ax, style="fancy")
+    plt.close(fig)
