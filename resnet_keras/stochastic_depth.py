@@ -99,7 +99,9 @@ class StochasticDepth(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
-        self._build_at_init()
+        # No weights to create, so the layer is built at construction (as
+        # keras.layers.Dropout is); the seed generator's state exists already.
+        self.built = True
 
     def call(self, inputs, training=False):
         if not training or self.survival_probability == 1.0:

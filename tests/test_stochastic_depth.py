@@ -19,8 +19,13 @@ class StochasticDepthTest(testing.TestCase):
             expected_num_non_trainable_weights=0,
             expected_num_seed_generators=1,
             supports_masking=True,
-            assert_built_after_instantiation=True,
         )
+
+    def test_built_at_construction(self):
+        # Stateless but for its seed: built without a call, as keras.layers.Dropout is.
+        layer = StochasticDepth(0.7, seed=1)
+        self.assertTrue(layer.built)
+        self.assertLen(layer.weights, 0)
 
     def test_inference_is_identity_and_deterministic(self):
         x = np.random.default_rng(0).normal(size=(8, 4, 4, 2)).astype("float32")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from resnet_keras import data as data_lib
+from resnet_keras._keras_compat import nested_layers
 from resnet_keras import train as train_lib
 from resnet_keras.train import results as results_lib
 from resnet_keras.train import RECIPES, TrainingDiverged, resolve_schedule, train
@@ -115,7 +116,7 @@ def test_weight_decay_is_l2_of_half_on_every_kernel():
     assert name == "resnet8"
     kernels = [w for w in model.weights if "kernel" in w.path]
     assert kernels
-    regs = [layer.kernel_regularizer for layer in model._flatten_layers()
+    regs = [layer.kernel_regularizer for layer in nested_layers(model)
             if getattr(layer, "kernel_regularizer", None) is not None]
     assert regs and all(r.l2 == pytest.approx(5e-5) for r in regs)
     # The loss gets wd/2 * |w|^2, whose gradient is wd * w.

@@ -325,12 +325,27 @@ def resnet_imagenet(
     return model
 
 
-def _weighted_leaves(model):
-    return {
-        layer.name: layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
-        if layer.weights and not layer._layers
-    }
+def _weights_by_layer(model):
+    """Layer name -> {weight name: variable}, read from the variables' paths.
+
+    A variable's path ends with the name of the layer that created it and its
+    own name, whether that layer is a top-level layer of a functional model
+    (`conv1_conv/kernel`, keras.applications) or nested inside one of our
+    blocks (`conv2_block1/conv2_block1_1_conv/kernel`).
+    """
+    layers = {}
+    for variable in model.weights:
+        owner, _, weight_name = variable.path.rpartition("/")
+        layer_name = owner.rpartition("/")[2]
+        weights = layers.setdefault(layer_name, {})
+        if weight_name in weights:
+            raise ValueError(
+                f"Model {model.name!r} has two layers named {layer_name!r} with a "
+                f"weight {weight_name!r}; weights are matched by layer name, so "
+                "layer names must be unique."
+            )
+        weights[weight_name] = variable
+    return layers
 
 
 def load_keras_applications_weights(model, reference_model):
@@ -351,8 +366,8 @@ def load_keras_applications_weights(model, reference_model):
         ValueError: if a layer of either model has no counterpart, or shapes
             differ (the message names the layers).
     """
-    ours = _weighted_leaves(model)
-    theirs = _weighted_leaves(reference_model)
+    ours = _weights_by_layer(model)
+    theirs = _weights_by_layer(reference_model)
     missing = sorted(set(theirs) - set(ours))
     extra = sorted(set(ours) - set(theirs))
     if missing or extra:
@@ -363,16 +378,18 @@ def load_keras_applications_weights(model, reference_model):
             f"{extra[:5]}{' ...' if len(extra) > 5 else ''}. Build the model with the "
             "same depth, variant, include_top and classes as the reference."
         )
-    for layer_name, ref in theirs.items():
-        values = ref.get_weights()
+    for layer_name, reference_weights in theirs.items():
         target = ours[layer_name]
-        shapes = [tuple(w.shape) for w in target.weights]
-        if shapes != [tuple(v.shape) for v in values]:
+        shapes = {name: tuple(v.shape) for name, v in target.items()}
+        reference_shapes = {name: tuple(v.shape) for name, v in reference_weights.items()}
+        if shapes != reference_shapes:
             raise ValueError(
                 f"Layer {layer_name!r}: weight shapes {shapes} differ from the "
-                f"reference's {[tuple(v.shape) for v in values]}."
+                f"reference's {reference_shapes}."
             )
-        target.set_weights(values)
+    for layer_name, reference_weights in theirs.items():
+        for weight_name, variable in reference_weights.items():
+            ours[layer_name][weight_name].assign(keras.ops.convert_to_numpy(variable))
     return len(theirs)
 
 
