@@ -256,7 +256,29 @@ class _ResidualBlockBase(keras.layers.Layer):
             y = ops.pad(y, [[0, 0], [0, 0], [0, 0], [0, extra]])
         return y
 
-    def call(self, inputs, training=None):
+    def branch_and_shortcut(self, inputs, training=None):
+        """The two terms the block adds: `(F(x), shortcut(x))`.
+
+        `call` returns `shortcut(x) + F(x)` (`F` through stochastic depth in training)
+        followed by the variant's operation after the addition: ReLU for `"v1"`, BN and ReLU
+        for `"bn_after_add"`, nothing for the others. A plain block has no shortcut: it
+        returns `(F(x), None)` and `call` applies that operation to `F(x)` alone.
+
+        For analysis, e.g. the size of the residual next to the shortcut's in a trained
+        network (He et al. 2015, Fig. 7). Moving statistics of BN are updated when
+        `training` is true, as in `call`; wrap the call in `keras.StatelessScope` to leave
+        them unchanged.
+
+        Args:
+            inputs: `(batch, height, width, channels)` tensor.
+            training: bool, BN with batch statistics (`True`) or moving statistics.
+
+        Returns:
+            `(branch, shortcut)`: two tensors of the output's shape, or the branch and
+            `None` for a plain block.
+        """
+        if not self.built:
+            self.build(tuple(inputs.shape))
         v = self.variant
         last = len(self.convs) - 1
         activated = inputs
@@ -274,11 +296,18 @@ class _ResidualBlockBase(keras.layers.Layer):
             if v == "relu_before_add" or (v in ("v1", "bn_after_add") and i < last):
                 x = ops.relu(x)
         if self.plain:
+            return x, None
+        return x, self._shortcut(inputs, activated, training)
+
+    def call(self, inputs, training=None):
+        x, shortcut = self.branch_and_shortcut(inputs, training=training)
+        if shortcut is None:
             out = x
         else:
             if self.stochastic_depth is not None:
                 x = self.stochastic_depth(x, training=training)
-            out = ops.add(self._shortcut(inputs, activated, training), x)
+            out = ops.add(shortcut, x)
+        v = self.variant
         if v == "bn_after_add":
             out = ops.relu(self.add_bn(out, training=training))
         elif v == "v1":

@@ -4,15 +4,23 @@ Timings on a shared machine drift with the background load. :func:`forward_secon
 alternates the models inside every repeat and reports medians, so that a load spike slows all
 of them alike and their ratio stays meaningful. Report ratios measured in one run, never
 absolute speeds from different runs.
+
+:func:`training_workload` sums what a chapter's training runs computed (images, multiply-adds)
+and how long they took where they ran, so that a chapter can estimate, and say how it
+estimated, how long the same runs would take on another device.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
 
-__all__ = ["forward_seconds"]
+__all__ = ["T4_FP32_PEAK_FLOPS", "TrainingWorkload", "forward_seconds", "training_workload"]
+
+# NVIDIA T4 (Colab's free GPU): 8.1 TFLOPS single precision, the datasheet's peak.
+T4_FP32_PEAK_FLOPS = 8.1e12
 
 
 def forward_seconds(models, x, repeats=5, warmup=2):
@@ -39,3 +47,65 @@ def forward_seconds(models, x, repeats=5, warmup=2):
             model.predict_on_batch(x)
             times[name].append(time.perf_counter() - start)
     return {name: float(np.median(t)) for name, t in times.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingWorkload:
+    """What a set of training runs computed, and how long they took where they ran.
+
+    Attributes:
+        runs: number of runs.
+        images: training images processed (epochs x training images, summed over the runs).
+        flop: floating-point operations of the training passes, counted as
+            ``3 x 2 x (multiply-adds of one forward pass) x images``: the backward pass costs
+            about twice the forward pass, and a multiply-add is two operations. Evaluation
+            passes are not counted.
+        measured_minutes: the runs' own wall-clock times (``wall_time_s``), summed, on the
+            devices they ran on (see each results file).
+    """
+
+    runs: int
+    images: int
+    flop: float
+    measured_minutes: float
+
+    def estimated_minutes(self, peak_flops, utilisation):
+        """Minutes for `flop` at `utilisation` (0-1] of a device's `peak_flops`: an estimate
+        of the arithmetic alone (no compilation, data loading or evaluation)."""
+        if not 0 < utilisation <= 1:
+            raise ValueError(f"utilisation must be in (0, 1]; got {utilisation!r}")
+        if not peak_flops > 0:
+            raise ValueError(f"peak_flops must be positive; got {peak_flops!r}")
+        return self.flop / (peak_flops * utilisation) / 60
+
+
+def training_workload(results):
+    """Sums the training work of results dicts (as returned by ``train`` or ``env.experiment``).
+
+    Args:
+        results: a list of results dicts; each names its model (``results["model"]["name"]``,
+            with ``results["spec"]["model_overrides"]`` if any), its epochs and its number of
+            training images.
+
+    Returns:
+        A :class:`TrainingWorkload`.
+    """
+    from resnet_keras.flops import count_macs
+    from resnet_keras.models import get_model
+
+    results = list(results)
+    if not results:
+        raise ValueError("training_workload needs at least one results dict")
+    macs = {}
+    images = flop = seconds = 0.0
+    for res in results:
+        overrides = (res.get("spec") or {}).get("model_overrides") or {}
+        key = (res["model"]["name"], tuple(sorted((k, repr(v)) for k, v in overrides.items())))
+        if key not in macs:
+            macs[key] = count_macs(get_model(res["model"]["name"], **overrides)).total
+        n = res["hyperparameters"]["epochs"] * res["dataset"]["num_train"]
+        images += n
+        flop += 3 * 2 * macs[key] * n
+        seconds += res["wall_time_s"]
+    return TrainingWorkload(runs=len(results), images=int(images), flop=float(flop),
+                            measured_minutes=seconds / 60)

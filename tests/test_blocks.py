@@ -213,3 +213,33 @@ def test_non_image_input_is_rejected():
 def test_unknown_channel_dimension_is_refused():
     with pytest.raises(ValueError, match="channel dimension of the inputs must be known"):
         ResidualBlock(4).build((None, 8, 8, None))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("cls, kwargs", [(ResidualBlock, {"shortcut": "A"}),
+                                         (ResidualBlock, {"shortcut": "B"}),
+                                         (BottleneckBlock, {"shortcut": "B"})])
+def test_branch_and_shortcut_are_the_two_terms_the_block_adds(cls, kwargs, variant):
+    block = cls(4, strides=2, variant=variant, **kwargs)
+    x = np.random.default_rng(4).normal(size=(2, 6, 6, 4)).astype("float32")
+    block.build(x.shape)
+    _randomize_bn(block)
+    y = ops.convert_to_numpy(block(x, training=False))
+    branch, shortcut = block.branch_and_shortcut(x, training=False)
+    total = ops.convert_to_numpy(branch) + ops.convert_to_numpy(shortcut)
+    if variant == "v1":
+        total = np.maximum(total, 0.0)
+    elif variant == "bn_after_add":
+        total = np.maximum(ops.convert_to_numpy(block.add_bn(total, training=False)), 0.0)
+    np.testing.assert_allclose(y, total, atol=1e-5)
+    assert np.abs(ops.convert_to_numpy(branch)).max() > 0.1  # both terms are non-trivial
+    assert np.abs(ops.convert_to_numpy(shortcut)).max() > 0.1
+
+
+def test_branch_and_shortcut_of_a_plain_block_has_no_shortcut():
+    block = ResidualBlock(3, variant="v2", plain=True)
+    x = np.random.default_rng(5).normal(size=(2, 4, 4, 3)).astype("float32")
+    branch, shortcut = block.branch_and_shortcut(x, training=True)  # builds the block
+    assert shortcut is None
+    np.testing.assert_allclose(ops.convert_to_numpy(branch),
+                               ops.convert_to_numpy(block(x, training=True)), atol=1e-6)

@@ -107,3 +107,31 @@ def test_forward_seconds_alternates_and_validates():
     assert set(out) == {"a", "b"} and all(v > 0 for v in out.values())
     with pytest.raises(ValueError, match="repeats"):
         forward_seconds({"a": model}, np.zeros((2, 4), "float32"), repeats=0)
+
+
+def test_training_workload_sums_images_flop_and_time():
+    import pytest
+
+    from resnet_keras.flops import count_macs
+    from resnet_keras.models import get_model
+    from resnet_keras.timing import T4_FP32_PEAK_FLOPS, training_workload
+
+    def results(name, epochs, num_train, seconds, overrides=None):
+        return {"model": {"name": name}, "spec": {"model_overrides": overrides},
+                "hyperparameters": {"epochs": epochs}, "dataset": {"num_train": num_train},
+                "wall_time_s": seconds}
+
+    runs = [results("resnet8", 2, 100, 30.0), results("resnet8", 1, 50, 90.0),
+            results("resnet8", 1, 10, 60.0, {"variant": "v2"})]
+    work = training_workload(runs)
+    v1 = count_macs(get_model("resnet8")).total
+    v2 = count_macs(get_model("resnet8", variant="v2")).total
+    assert work.runs == 3 and work.images == 260
+    assert work.flop == pytest.approx(6 * (v1 * 250 + v2 * 10))
+    assert work.measured_minutes == pytest.approx(3.0)
+    assert work.estimated_minutes(T4_FP32_PEAK_FLOPS, 0.5) == pytest.approx(
+        work.flop / (0.5 * 8.1e12) / 60)
+    with pytest.raises(ValueError, match="utilisation"):
+        work.estimated_minutes(T4_FP32_PEAK_FLOPS, 0)
+    with pytest.raises(ValueError, match="at least one"):
+        training_workload([])
