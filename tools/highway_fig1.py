@@ -129,8 +129,9 @@ def search(args):
         rows = []
         for lr in args.lrs:
             out_dir = args.runs / f"search-e{args.search_epochs}" / f"{model}_lr{lr:g}"
+            # test_every=0: train() tests only after the last epoch; the search never reads it
             r = run_once(model, out_dir, args, epochs=args.search_epochs, seed=args.seed,
-                         learning_rate=lr, validation_size=args.validation_size)
+                         learning_rate=lr, validation_size=args.validation_size, test_every=0)
             hist = r.get("history") or []
             rows.append({
                 "learning_rate": lr,
