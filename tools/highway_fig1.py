@@ -10,7 +10,9 @@ repeats the comparison with the library's `plain_mlp` / `highway_mlp` defaults a
 1. ``search``: for every network, short runs with each candidate learning rate on a validation
    split carved from the training set (``validation_size``, 10,000 images by default; the test
    set is never looked at). The rate with the lowest final validation error wins (ties: the lower
-   final training loss); runs that diverge are out. Writes ``OUT/search.json``.
+   final training loss); runs that diverge are out. When the winner is the smallest (largest)
+   rate tried, the next rate below (above) on the 1-3-10 grid is tried too (at most
+   ``--max-extensions`` times). Writes ``OUT/search.json``.
 2. ``final``: every network with its chosen rate on the full 60,000 training images, for
    ``--epochs`` epochs (seed 0; the deepest networks also with the other ``--deep-seeds``).
    Copies each run's results JSON to ``OUT/<model>_s<seed>.json``.
@@ -59,6 +61,8 @@ def parse_args(argv=None):
     p.add_argument("--kinds", nargs="+", choices=tuple(KINDS), default=list(KINDS))
     p.add_argument("--lrs", type=float, nargs="+", default=[0.003, 0.01, 0.03, 0.1, 0.3],
                    help="candidate initial learning rates of the search")
+    p.add_argument("--max-extensions", type=int, default=2,
+                   help="extra candidates past the grid's edge when the best rate is on it")
     p.add_argument("--search-epochs", type=int, default=10)
     p.add_argument("--epochs", type=int, default=40, help="epochs of the final runs")
     p.add_argument("--validation-size", type=int, default=10000,
@@ -73,6 +77,8 @@ def parse_args(argv=None):
         values = getattr(args, name)
         if any(v <= (1 if name == "depths" else 0) for v in values):
             p.error(f"--{name.replace('_', '-')} must be positive (depths >= 2). Received: {values}")
+    if args.max_extensions < 0:
+        p.error(f"--max-extensions must be >= 0. Received: {args.max_extensions}")
     for name in ("search_epochs", "epochs", "validation_size"):
         if getattr(args, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive. "
@@ -121,39 +127,23 @@ def search(args):
             "candidates": args.lrs,
             "criterion": "lowest final validation error; ties: lower final training loss; "
                          "diverged runs excluded",
+            "extensions": "while the chosen rate is the smallest (largest) one tried, try the "
+                          f"next one below (above) on the 1-3-10 grid, at most "
+                          f"{args.max_extensions} times",
         },
         "networks": {},
         "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
     }
     for model in networks(args):
-        rows = []
-        for lr in args.lrs:
-            out_dir = args.runs / f"search-e{args.search_epochs}" / f"{model}_lr{lr:g}"
-            # test_every=0: train() tests only after the last epoch; the search never reads it
-            r = run_once(model, out_dir, args, epochs=args.search_epochs, seed=args.seed,
-                         learning_rate=lr, validation_size=args.validation_size, test_every=0)
-            hist = r.get("history") or []
-            rows.append({
-                "learning_rate": lr,
-                "status": r["status"],
-                "epochs_done": len(hist),
-                "final_val_error": _last(r, "val_error"),
-                "final_val_loss": _last(r, "val_loss"),
-                "final_train_loss": _last(r, "train_loss"),
-                "final_train_error": _last(r, "train_error"),
-                "val_error_per_epoch": [h["val_error"] for h in hist],
-                "train_loss_per_epoch": [h["train_loss"] for h in hist],
-                "diverged": r.get("diverged"),
-                "model_kwargs": r["model"]["kwargs"],
-                "environment": {k: r["environment"].get(k)
-                                for k in ("backend", "device", "git_commit", "git_dirty")},
-                "train_time_s": r.get("train_time_s"),
-            })
-        ok = [row for row in rows if row["status"] == "completed"
-              and row["final_val_error"] is not None and math.isfinite(row["final_val_error"])]
-        chosen = (min(ok, key=lambda row: (round(row["final_val_error"], 6),
-                                           row["final_train_loss"]))["learning_rate"]
-                  if ok else None)
+        rows = [_search_run(model, lr, args) for lr in args.lrs]
+        chosen = _best(rows)
+        for _ in range(args.max_extensions):
+            tried = [row["learning_rate"] for row in rows]
+            if chosen is None or min(tried) < chosen < max(tried):
+                break
+            rows.append(_search_run(model, _neighbour(chosen, -1 if chosen == min(tried) else 1),
+                                    args))
+            chosen = _best(rows)
         summary["networks"][model] = {"candidates": rows, "chosen_learning_rate": chosen}
         print(f"{model}: " + ", ".join(
             f"lr {row['learning_rate']:g}: " + (
@@ -163,6 +153,48 @@ def search(args):
         args.out.mkdir(parents=True, exist_ok=True)
         _write_json(args.out / "search.json", summary)  # after each network: partial progress
     return summary
+
+
+def _search_run(model, lr, args):
+    out_dir = args.runs / f"search-e{args.search_epochs}" / f"{model}_lr{lr:g}"
+    # test_every=0: train() tests only after the last epoch; the search never reads it
+    r = run_once(model, out_dir, args, epochs=args.search_epochs, seed=args.seed,
+                 learning_rate=lr, validation_size=args.validation_size, test_every=0)
+    hist = r.get("history") or []
+    return {
+        "learning_rate": lr,
+        "status": r["status"],
+        "epochs_done": len(hist),
+        "final_val_error": _last(r, "val_error"),
+        "final_val_loss": _last(r, "val_loss"),
+        "final_train_loss": _last(r, "train_loss"),
+        "final_train_error": _last(r, "train_error"),
+        "val_error_per_epoch": [h["val_error"] for h in hist],
+        "train_loss_per_epoch": [h["train_loss"] for h in hist],
+        "diverged": r.get("diverged"),
+        "model_kwargs": r["model"]["kwargs"],
+        "environment": {k: r["environment"].get(k)
+                        for k in ("backend", "device", "git_commit", "git_dirty")},
+        "train_time_s": r.get("train_time_s"),
+    }
+
+
+def _best(rows):
+    """The learning rate of the lowest final validation error (ties: lower training loss)."""
+    ok = [row for row in rows if row["status"] == "completed"
+          and row["final_val_error"] is not None and math.isfinite(row["final_val_error"])]
+    if not ok:
+        return None
+    return min(ok, key=lambda row: (round(row["final_val_error"], 6),
+                                    row["final_train_loss"]))["learning_rate"]
+
+
+def _neighbour(lr, direction):
+    """The next rate on the 1-3-10 grid below (direction -1) or above (+1) `lr`."""
+    v = lr * 10 ** (0.5 * direction)
+    e = math.floor(math.log10(v))
+    m = v / 10**e
+    return float(f"{(1 if m < 2 else 3 if m < 6 else 10) * 10.0**e:.12g}")
 
 
 def final(args):
