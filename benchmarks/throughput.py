@@ -118,7 +118,7 @@ def measure(kind, batch_size, steps, warmup, precision, jit_compile, image_size)
     import keras
     import numpy as np
 
-    from resnet_keras.train import PRECISIONS, _devices, peak_memory_bytes
+    from resnet_keras.train import PRECISIONS, device_info, peak_memory_bytes
 
     rss_base = _rss_peak()
     keras.utils.set_random_seed(0)
@@ -167,7 +167,7 @@ def measure(kind, batch_size, steps, warmup, precision, jit_compile, image_size)
     model.fit(Repeat(), steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[timer])
     compile_s = timer.times[warmup - 1] - timer.times["begin"]
     elapsed = timer.times[warmup + steps - 1] - timer.times[warmup - 1]
-    device, count, platform_ = _devices()
+    device, count, platform_ = device_info()
     peak = peak_memory_bytes()
     if platform_ == "cpu":
         peak = _rss_peak() - rss_base

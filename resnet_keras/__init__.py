@@ -2,21 +2,36 @@
 
 The layers use `keras.ops` only and run on the TensorFlow, JAX and PyTorch
 backends. Images are channels last.
+
+The names below are imported on first use (PEP 562), so that `import resnet_keras`
+and the command line (`python -m resnet_keras --help`) start without loading Keras
+and its backend.
 """
 
-from resnet_keras.blocks import BottleneckBlock, ResidualBlock
-from resnet_keras.flops import MacReport, count_macs
-from resnet_keras.highway import HighwayDense
-from resnet_keras.stochastic_depth import StochasticDepth, linear_survival_probabilities
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "BottleneckBlock",
-    "HighwayDense",
-    "MacReport",
-    "ResidualBlock",
-    "StochasticDepth",
-    "count_macs",
-    "linear_survival_probabilities",
-]
+_EXPORTS = {
+    "BottleneckBlock": "resnet_keras.blocks",
+    "ResidualBlock": "resnet_keras.blocks",
+    "MacReport": "resnet_keras.flops",
+    "count_macs": "resnet_keras.flops",
+    "HighwayDense": "resnet_keras.highway",
+    "StochasticDepth": "resnet_keras.stochastic_depth",
+    "linear_survival_probabilities": "resnet_keras.stochastic_depth",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'resnet_keras' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))

@@ -81,11 +81,19 @@ class GradientReport:
     kernel_grad_norms: np.ndarray
 
 
+def _first_call(layer, tensors):
+    """`layer.input` or `layer.output` (of its first call); None if never called."""
+    try:
+        return getattr(layer, tensors)
+    except (AttributeError, ValueError):
+        return None
+
+
 def _chain(model):
     layers = [l for l in model.layers if not isinstance(l, keras.layers.InputLayer)]
     for prev, layer in zip(layers, layers[1:]):
-        inbound = layer._inbound_nodes[0].input_tensors if layer._inbound_nodes else []
-        if len(inbound) != 1 or inbound[0] is not prev.output:
+        inbound = _first_call(layer, "input")
+        if inbound is None or inbound is not _first_call(prev, "output"):
             raise ValueError(
                 "gradient_norms needs a chain model (each layer reads the previous "
                 f"layer's output); layer {layer.name!r} does not read {prev.name!r}."

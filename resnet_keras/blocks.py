@@ -13,6 +13,7 @@ import math
 import keras
 from keras import ops
 
+from resnet_keras.stochastic_depth import MODES as STOCHASTIC_DEPTH_MODES
 from resnet_keras.stochastic_depth import StochasticDepth, _check_survival_probability
 
 VARIANTS = ("v1", "v2", "bn_after_add", "relu_before_add", "relu_preact")
@@ -41,6 +42,7 @@ class _ResidualBlockBase(keras.layers.Layer):
         use_bias=False,
         zero_init_last=False,
         survival_probability=1.0,
+        stochastic_depth_mode="sample",
         kernel_initializer="he_normal",
         kernel_regularizer=None,
         bn_momentum=0.9,
@@ -60,6 +62,11 @@ class _ResidualBlockBase(keras.layers.Layer):
                 f"Received: shortcut={shortcut!r}"
             )
         survival_probability = _check_survival_probability(survival_probability)
+        if stochastic_depth_mode not in STOCHASTIC_DEPTH_MODES:
+            raise ValueError(
+                f"`stochastic_depth_mode` must be one of {STOCHASTIC_DEPTH_MODES}. "
+                f"Received: stochastic_depth_mode={stochastic_depth_mode!r}"
+            )
         if plain and survival_probability < 1.0:
             raise ValueError(
                 "Stochastic depth drops the residual branch and keeps the shortcut; "
@@ -75,6 +82,7 @@ class _ResidualBlockBase(keras.layers.Layer):
         self.use_bias = bool(use_bias)
         self.zero_init_last = bool(zero_init_last)
         self.survival_probability = survival_probability
+        self.stochastic_depth_mode = stochastic_depth_mode
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bn_momentum = float(bn_momentum)
@@ -202,7 +210,10 @@ class _ResidualBlockBase(keras.layers.Layer):
         self.stochastic_depth = None
         if self.survival_probability < 1.0:
             self.stochastic_depth = StochasticDepth(
-                self.survival_probability, dtype=self.dtype_policy, name=f"{self.name}_sd"
+                self.survival_probability,
+                mode=self.stochastic_depth_mode,
+                dtype=self.dtype_policy,
+                name=f"{self.name}_sd",
             )
         self.built = True
 
@@ -296,6 +307,7 @@ class _ResidualBlockBase(keras.layers.Layer):
                 "use_bias": self.use_bias,
                 "zero_init_last": self.zero_init_last,
                 "survival_probability": self.survival_probability,
+                "stochastic_depth_mode": self.stochastic_depth_mode,
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
                 ),
@@ -331,6 +343,8 @@ _COMMON_ARGS = """
             that each block starts as its shortcut (Goyal et al. 2017).
         survival_probability: float in (0, 1], stochastic depth of the
             branch (see `StochasticDepth`); 1 disables it.
+        stochastic_depth_mode: `"sample"` (one draw per sample) or `"batch"`
+            (one per mini-batch, as Huang et al.), see `StochasticDepth`.
         kernel_initializer: convolution kernel initializer
             (default `"he_normal"`, as in He et al. 2015).
         kernel_regularizer: optional kernel regularizer (weight decay).

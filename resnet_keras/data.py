@@ -33,6 +33,8 @@ import numpy as np
 import keras
 from keras import ops
 
+from resnet_keras.data_sources import HOW_TO_GET as _HOW_TO_GET
+
 __all__ = [
     "DATA_DIR_ENV",
     "DATA_SOURCE_ENV",
@@ -46,6 +48,8 @@ __all__ = [
     "read_idx",
     "train_validation_split",
     "channel_mean_std",
+    "NORMALIZATIONS",
+    "normalization_stats",
     "random_crop_flip",
     "standardize",
     "Preprocess",
@@ -56,26 +60,6 @@ __all__ = [
 DATA_DIR_ENV = "RESNET_KERAS_DATA_DIR"
 DATA_SOURCE_ENV = "RESNET_KERAS_DATA_SOURCE"
 DATASETS = ("cifar10", "cifar100", "mnist")
-
-_HOW_TO_GET = {
-    "cifar10": (
-        "Get CIFAR-10 with source='tfds' (downloads it), or download "
-        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz, unpack it and pass the folder "
-        "that contains 'cifar-10-batches-py' as data_dir (or set RESNET_KERAS_DATA_DIR)."
-    ),
-    "cifar100": (
-        "Get CIFAR-100 with source='tfds' (downloads it), or download "
-        "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz, unpack it and pass the folder "
-        "that contains 'cifar-100-python' as data_dir (or set RESNET_KERAS_DATA_DIR)."
-    ),
-    "mnist": (
-        "Get MNIST with source='tfds' (downloads it), or put the four official IDX files "
-        "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
-        "t10k-labels-idx1-ubyte.gz, from https://yann.lecun.com/exdb/mnist/ or a mirror) in a "
-        "folder 'mnist' and pass its parent (or the folder itself) as data_dir "
-        "(or set RESNET_KERAS_DATA_DIR)."
-    ),
-}
 
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer",
@@ -564,8 +548,45 @@ def channel_mean_std(images, chunk=5000):
     return mean, std
 
 
+NORMALIZATIONS = ("channel", "pixel")
+
+
+def normalization_stats(images, kind="channel"):
+    """The statistics that normalise the inputs, in pixel units (0-255), from the training set.
+
+    Args:
+        images: uint8 NHWC training images.
+        kind: ``"channel"``: per-channel mean and standard deviation, shapes (C,) and (C,)
+            (fb.resnet.torch's CIFAR preprocessing); ``"pixel"``: the per-pixel mean image,
+            shape (H, W, C), and one standard deviation of all pixel values, shape () (He et al.
+            2015 subtract "the per-pixel mean"; Huang et al.'s code also divides by the global
+            standard deviation).
+
+    Returns:
+        ``(mean, std)`` as float64 arrays, to pass to :func:`standardize` or :class:`Preprocess`.
+    """
+    if kind not in NORMALIZATIONS:
+        raise ValueError(f"kind must be one of {NORMALIZATIONS}; got {kind!r}")
+    images = np.asarray(images)
+    if kind == "channel":
+        return channel_mean_std(images)
+    total = np.zeros(images.shape[1:])
+    total_sq = 0.0
+    for i in range(0, len(images), 5000):
+        block = images[i : i + 5000].astype(np.float64)
+        total += block.sum(0)
+        total_sq += float(np.square(block).sum())
+    count = len(images)
+    mean = total / count
+    std = np.sqrt(max(total_sq / (count * mean.size) - float(mean.mean()) ** 2, 0.0))
+    return mean, np.asarray(std)
+
+
 def standardize(images, mean, std, dtype="float32"):
-    """``(images - mean) / std`` per channel, as `dtype` (keras.ops; any backend)."""
+    """``(images - mean) / std`` as `dtype` (keras.ops; any backend).
+
+    `mean` and `std` broadcast against one image: shapes (C,), (H, W, C) or () (see
+    :func:`normalization_stats`)."""
     x = ops.cast(images, "float32")
     mean = ops.convert_to_tensor(np.asarray(mean, dtype="float32"))
     inv = ops.convert_to_tensor(1.0 / np.asarray(std, dtype="float32"))
@@ -624,13 +645,14 @@ def random_crop_flip(images, padding=4, flip=True, seed=None):
 class Preprocess(keras.layers.Layer):
     """Normalisation (always) and the papers' augmentation (training only), on the device.
 
-    Takes uint8 (or float) images in pixel units, standardises them per channel with the
-    training set's `mean` and `std`, and in training mode pads (with zeros, i.e. with the mean
-    image after normalisation, as in fb.resnet.torch), crops and flips them at random. The
-    output has the layer's compute dtype (bf16/fp16 under mixed precision).
+    Takes uint8 (or float) images in pixel units, normalises them with the training set's
+    `mean` and `std`, and in training mode pads (with zeros, i.e. with the mean after
+    normalisation, as in fb.resnet.torch and Huang et al.'s code), crops and flips them at
+    random. The output has the layer's compute dtype (bf16/fp16 under mixed precision).
 
     Args:
-        mean, std: per-channel statistics in pixel units (see :func:`channel_mean_std`).
+        mean, std: statistics in pixel units that broadcast against one image: per channel
+            (C,), a mean image (H, W, C), or one number (see :func:`normalization_stats`).
         padding: pixels of padding for the random crop (0: no crop).
         flip: random horizontal flips.
         augment: False disables padding/crop/flip altogether (e.g. for MNIST).
@@ -638,11 +660,12 @@ class Preprocess(keras.layers.Layer):
     """
 
     def __init__(self, mean, std, padding=4, flip=True, augment=True, seed=None, **kwargs):
+        std_array = np.asarray(std, dtype="float64")
+        if not np.all(std_array > 0):
+            raise ValueError(f"std must be positive; got {std_array.tolist()}.")
         super().__init__(**kwargs)
-        self.mean = [float(v) for v in np.ravel(mean)]
-        self.std = [float(v) for v in np.ravel(std)]
-        if any(s <= 0 for s in self.std):
-            raise ValueError(f"std must be positive; got {self.std}.")
+        self.mean = np.asarray(mean, dtype="float64").tolist()
+        self.std = std_array.tolist()
         self.padding = int(padding)
         self.flip = bool(flip)
         self.augment = bool(augment)

@@ -16,6 +16,8 @@ import math
 import keras
 import numpy as np
 
+from resnet_keras._keras_compat import nested_layers
+
 
 @dataclasses.dataclass
 class MacReport:
@@ -100,12 +102,12 @@ def count_macs(model, input_shape=None):
     top_level = [l for l in model.layers if not isinstance(l, keras.layers.InputLayer)]
     owner = {}
     for top in top_level:
-        for leaf in top._flatten_layers(include_self=True, recursive=True):
+        for leaf in nested_layers(top, include_self=True):
             owner.setdefault(id(leaf), top.name)
 
     records = []
     patched = []
-    for leaf in model._flatten_layers(include_self=False, recursive=True):
+    for leaf in nested_layers(model):
         if not isinstance(leaf, _COUNTED):
             continue
         original = leaf.call

@@ -1,4 +1,4 @@
-"""Plot helpers for the book: a bundled Hangul font and the error-curve style of He et al.
+"""Plot helpers for the book: a bundled Hangul font, the error-curve style of He et al. and block diagrams.
 
 matplotlib is an optional dependency (``pip install "resnet-keras[plot]"``); it is imported only
 when a function here is called, so ``import resnet_keras`` works without it.
@@ -21,7 +21,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-__all__ = ["font_path", "use_korean_font", "plot_error_curves", "log_tick_labels"]
+__all__ = [
+    "font_path",
+    "use_korean_font",
+    "plot_error_curves",
+    "log_tick_labels",
+    "draw_residual_unit",
+]
 
 _FONT_FILE = "NanumGothic-Regular.ttf"
 # Glyphs NanumGothic lacks (a few symbols, some Greek) fall back to matplotlib's own font.
@@ -169,4 +175,95 @@ def log_tick_labels(ax, axis: str = "y", style: str = "power"):
         target.set_minor_formatter(FuncFormatter(minor))
     else:
         target.set_minor_formatter(NullFormatter())
+    return ax
+
+
+def draw_residual_unit(
+    ax,
+    branch: Sequence[str],
+    *,
+    notes: Sequence[str] | None = None,
+    after: str = "ReLU",
+    input_label: str = "",
+    output_label: str = "",
+    shortcut_label: str = "항등 지름길 (identity)",
+    title: str | None = None,
+    box_color: str = "#dbe9f6",
+):
+    """Draw one residual unit from top to bottom, as in He et al. (2015), Fig. 2 and Fig. 5.
+
+    The input enters at the top, runs through one box per weight layer of the residual branch,
+    and meets the identity shortcut (a line on the right) at a "+" circle; the output leaves at
+    the bottom. Text beside an arrow names the operations that are not drawn as boxes (batch
+    normalization, ReLU). The axes are turned off and given fixed limits, so several units can
+    be drawn side by side with ``plt.subplots(1, n)``.
+
+    Example (the two blocks of He et al. 2015, Fig. 5):
+
+    ```python
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4.8))
+    draw_residual_unit(axes[0], ["3×3 합성곱, 64", "3×3 합성곱, 64"], notes=["BN, ReLU", "BN"],
+                       input_label="입력: 64채널", output_label="출력: 64채널")
+    ```
+
+    Args:
+        ax: a matplotlib ``Axes``.
+        branch: labels of the weight layers on the residual branch, first layer first.
+        notes: one text per branch layer, written beside the arrow that leaves it (e.g.
+            ``"BN, ReLU"``; ``""`` for none); ``None`` writes no notes.
+        after: text beside the arrow after the addition (``"ReLU"`` for the original ResNet,
+            ``""`` when nothing follows the addition, as in pre-activation units).
+        input_label, output_label: text above the input and below the output.
+        shortcut_label: text along the shortcut line.
+        title: axes title.
+        box_color: fill colour of the layer boxes.
+
+    Returns:
+        The ``Axes``.
+    """
+    from matplotlib.patches import Circle, FancyBboxPatch
+
+    if isinstance(branch, str) or not all(isinstance(label, str) for label in branch):
+        raise ValueError(
+            f"branch must be a sequence of layer labels (strings). Received: branch={branch!r}"
+        )
+    branch = list(branch)
+    if not branch:
+        raise ValueError("branch must name at least one weight layer. Received: branch=[]")
+    if notes is None:
+        notes = [""] * len(branch)
+    elif isinstance(notes, str) or len(notes) != len(branch):
+        raise ValueError(
+            f"notes must hold one text per branch layer ({len(branch)}). Received: notes={notes!r}"
+        )
+
+    cx = 4.5                                            # centre line of the branch
+    ax.set_xlim(0, 10)
+    ax.set_ylim(-0.6, 12.4)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=12)
+    ax.text(cx, 11.9, input_label, ha="center", va="center", fontsize=11)
+    ys = [9.6 - i * (5.4 / (len(branch) - 1)) for i in range(len(branch))] if len(branch) > 1 else [6.9]
+    top = 11.5
+    for i, (y, label) in enumerate(zip(ys, branch)):
+        ax.annotate("", xy=(cx, y + 0.55), xytext=(cx, top), arrowprops=dict(arrowstyle="->"))
+        ax.add_patch(FancyBboxPatch((cx - 2.5, y - 0.45), 5.0, 0.9, boxstyle="round,pad=0.1",
+                                    facecolor=box_color, edgecolor="black"))
+        ax.text(cx, y, label, ha="center", va="center", fontsize=11)
+        below = ys[i + 1] + 0.55 if i < len(branch) - 1 else 2.0
+        if notes[i]:
+            ax.text(cx + 0.25, (y - 0.55 + below) / 2, notes[i], ha="left", va="center",
+                    fontsize=9, color="dimgray")
+        top = y - 0.55
+    ax.annotate("", xy=(cx, 1.95), xytext=(cx, top), arrowprops=dict(arrowstyle="->"))
+    ax.add_patch(Circle((cx, 1.5), 0.42, facecolor="white", edgecolor="black"))
+    ax.text(cx, 1.5, "+", ha="center", va="center", fontsize=14)
+    ax.plot([cx, 8.6, 8.6], [11.3, 11.3, 1.5], color="black", lw=1)
+    ax.annotate("", xy=(cx + 0.45, 1.5), xytext=(8.6, 1.5), arrowprops=dict(arrowstyle="->"))
+    ax.text(8.85, 6.4, shortcut_label, rotation=90, ha="left", va="center", fontsize=9)
+    ax.annotate("", xy=(cx, 0.0), xytext=(cx, 1.05), arrowprops=dict(arrowstyle="->"))
+    if after:
+        ax.text(cx + 0.25, 0.55, after, ha="left", va="center", fontsize=9, color="dimgray")
+    ax.text(cx, -0.4, output_label, ha="center", va="center", fontsize=11)
     return ax

@@ -46,15 +46,24 @@ def linear_survival_probabilities(num_blocks, final_survival_probability=0.5):
     return [1.0 - (l / num_blocks) * (1.0 - p_last) for l in range(1, num_blocks + 1)]
 
 
+MODES = ("sample", "batch")
+
+
 @keras.saving.register_keras_serializable(package="resnet_keras")
 class StochasticDepth(keras.layers.Layer):
-    """Drops a whole residual branch per sample during training.
+    """Drops a whole residual branch during training.
 
     Huang et al. (2016) train a residual network whose blocks are randomly
-    skipped: for every sample of the batch, block `l`'s residual branch
+    skipped: "for each mini-batch, randomly drop a subset of layers and
+    bypass them with the identity function". Block `l`'s residual branch
     `F(x)` survives with probability `p_l` and is replaced by zero otherwise,
     so that the block reduces to its shortcut. This layer is applied to the
     branch output, before the addition.
+
+    `mode="batch"` draws one decision per mini-batch, as the paper and its
+    code do; `mode="sample"` (default, the "drop path" of timm and
+    EfficientNet) draws one per sample, which regularises alike in
+    expectation with a less noisy gradient.
 
     Scaling: this layer uses *inverted* scaling, `F(x) * mask / p` during
     training and `F(x)` unchanged at inference. The expectation of the
@@ -66,6 +75,8 @@ class StochasticDepth(keras.layers.Layer):
     Args:
         survival_probability: float in (0, 1], the probability `p` that the
             branch is kept. `1.0` makes the layer an identity.
+        mode: `"sample"` (one draw per sample) or `"batch"` (one draw per
+            mini-batch, Huang et al.).
         seed: optional int, seed of the Bernoulli masks.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
@@ -78,19 +89,25 @@ class StochasticDepth(keras.layers.Layer):
         Huang et al., "Deep Networks with Stochastic Depth", ECCV 2016.
     """
 
-    def __init__(self, survival_probability, seed=None, **kwargs):
+    def __init__(self, survival_probability, mode="sample", seed=None, **kwargs):
+        survival_probability = _check_survival_probability(survival_probability)
+        if mode not in MODES:
+            raise ValueError(f"`mode` must be one of {MODES}. Received: mode={mode!r}")
         super().__init__(**kwargs)
-        self.survival_probability = _check_survival_probability(survival_probability)
+        self.survival_probability = survival_probability
+        self.mode = mode
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
-        self._build_at_init()
+        # No weights to create, so the layer is built at construction (as
+        # keras.layers.Dropout is); the seed generator's state exists already.
+        self.built = True
 
     def call(self, inputs, training=False):
         if not training or self.survival_probability == 1.0:
             return inputs
         p = self.survival_probability
-        batch = ops.shape(inputs)[0]
+        batch = ops.shape(inputs)[0] if self.mode == "sample" else 1
         mask_shape = (batch,) + (1,) * (len(inputs.shape) - 1)
         # Draw in float32 whatever the compute dtype: u < p is 1 with
         # probability p and 0 otherwise, a binary mask even under bf16.
@@ -106,6 +123,10 @@ class StochasticDepth(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"survival_probability": self.survival_probability, "seed": self.seed}
+            {
+                "survival_probability": self.survival_probability,
+                "mode": self.mode,
+                "seed": self.seed,
+            }
         )
         return config

@@ -54,3 +54,21 @@ def test_non_chain_models_are_refused():
     model = keras.Model(inputs, keras.layers.Add()([a, b]))
     with pytest.raises(ValueError, match="chain model"):
         gradient_norms(model, np.zeros((2, 4)), np.zeros(2, "int32"))
+
+
+class _TwoDense(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.first = keras.layers.Dense(4)
+        self.second = keras.layers.Dense(10)
+
+    def call(self, x):
+        return self.second(self.first(x))
+
+
+def test_subclassed_models_are_refused():
+    """Their layers have no recorded inputs, so the chain cannot be checked."""
+    model = _TwoDense()
+    model(np.zeros((2, 4), "float32"))
+    with pytest.raises(ValueError, match="chain model"):
+        gradient_norms(model, np.zeros((2, 4)), np.zeros(2, "int32"))

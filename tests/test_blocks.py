@@ -5,13 +5,14 @@ from keras import ops
 from keras.src import testing
 
 from resnet_keras import BottleneckBlock, ResidualBlock
+from resnet_keras._keras_compat import nested_layers
 from resnet_keras.blocks import VARIANTS
 
 
 def _randomize_bn(layer, seed=0):
     """Moving statistics away from (0, 1), so inference-mode BN is not an identity."""
     rng = np.random.default_rng(seed)
-    for sub in layer._flatten_layers(include_self=False, recursive=True):
+    for sub in nested_layers(layer):
         if isinstance(sub, keras.layers.BatchNormalization):
             g, b, m, v = sub.get_weights()
             sub.set_weights([rng.uniform(0.5, 1.5, g.shape), rng.normal(0, 0.2, b.shape),
@@ -207,3 +208,8 @@ def test_option_a_cannot_remove_channels():
 def test_non_image_input_is_rejected():
     with pytest.raises(ValueError, match="4D inputs"):
         ResidualBlock(4)(np.zeros((2, 8), "float32"))
+
+
+def test_unknown_channel_dimension_is_refused():
+    with pytest.raises(ValueError, match="channel dimension of the inputs must be known"):
+        ResidualBlock(4).build((None, 8, 8, None))

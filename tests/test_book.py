@@ -8,6 +8,7 @@ and one build, see the ``xdist_group`` marks).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -100,6 +101,23 @@ def test_config_essentials():
     assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", REPO_URL)
 
 
+def test_library_knows_the_repository_url():
+    """Colab downloads the stored results from the repository the book is published from."""
+    from resnet_keras import notebook
+
+    assert notebook.REPOSITORY_URL == REPO_URL
+    owner_repo = REPO_URL.removeprefix("https://github.com/")
+    assert notebook.PUBLISHED_RESULTS_URL == (
+        f"https://raw.githubusercontent.com/{owner_repo}/{CONFIG['repository']['branch']}/results")
+
+
+def test_results_page_is_up_to_date():
+    """book/results.md is what tools/make_results_page.py writes from the results files."""
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "make_results_page.py"),
+                           "--check"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+
+
 def test_repository_url_is_written_consistently():
     """Every `git+https://github.com/...` in the docs and notebooks is _config.yml's URL."""
     files = [ROOT / "README.md", ROOT / "DESIGN.md", *BOOK_DIR.glob("*.md"), *BOOK_DIR.glob("*.ipynb")]
@@ -162,8 +180,30 @@ def test_notebook_structure_and_stored_outputs(page):
     assert rest[1].startswith("SMOKE = env.smoke"), rest[1]
 
 
+# The chapter whose quick run presents the results of a smoke-scale campaign (CI's stand-in for
+# the paper-scale results a GPU produces): `campaign --scale smoke` first, then the notebook.
+PRESENTS_CAMPAIGN = "book/ch02_degradation"
+
+
+def _shared_data():
+    return Path(os.environ.get("RESNET_KERAS_SHARED_DATA", ROOT / ".." / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def smoke_campaign_results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("campaign")
+    data = os.environ.get("RESNET_KERAS_DATA_DIR") or str(_shared_data().resolve())
+    cmd = [sys.executable, "-m", "resnet_keras", "campaign", "--scale", "smoke", "--chapter",
+           "ch02", "--results-dir", str(root / "results" / "smoke"), "--work-dir",
+           str(root / "work"), "--data-dir", data]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=ROOT,
+                          env=dict(os.environ, KERAS_BACKEND="tensorflow"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return root / "results"
+
+
 @pytest.mark.parametrize("page", NOTEBOOKS, ids=NOTEBOOK_IDS)
-def test_notebook_runs_in_quick_mode(page, monkeypatch):
+def test_notebook_runs_in_quick_mode(page, monkeypatch, request):
     from nbclient import NotebookClient
 
     nb = _read_notebook(page)
@@ -175,9 +215,12 @@ def test_notebook_runs_in_quick_mode(page, monkeypatch):
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     # Offline (CI, this machine): the data sets beside the checkout stand in for the
     # tensorflow-datasets download that a reader's machine does.
-    shared = Path(os.environ.get("RESNET_KERAS_SHARED_DATA", ROOT / ".." / "shared" / "data"))
+    shared = _shared_data()
     if not os.environ.get("RESNET_KERAS_DATA_DIR") and shared.is_dir():
         monkeypatch.setenv("RESNET_KERAS_DATA_DIR", str(shared.resolve()))
+    if page == PRESENTS_CAMPAIGN:
+        monkeypatch.setenv("RESNET_KERAS_RESULTS_DIR",
+                           str(request.getfixturevalue("smoke_campaign_results")))
     client = NotebookClient(
         nb,
         timeout=CELL_TIMEOUT_S,
@@ -198,6 +241,10 @@ def test_notebook_runs_in_quick_mode(page, monkeypatch):
         if WARNING_RE.search(line) or TRACEBACK in line
     ]
     assert not warnings_seen, "Python warnings in the quick run:\n" + "\n".join(warnings_seen)
+    if page == PRESENTS_CAMPAIGN:  # it presented the campaign's results, and said so
+        text = "\n".join(str(o.get("text", "")) + json.dumps(o.get("data", {}), ensure_ascii=False)
+                         for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+        assert "저장된 결과" in text and "smoke/ch02/" in text, "the notebook did not present them"
     print(f"{page}: quick run {elapsed:.1f} s")
 
 

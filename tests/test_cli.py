@@ -54,7 +54,7 @@ def cli_run(cifar_dir, tmp_path_factory):
 def test_cli_train_two_epochs(cli_run):
     out, proc = cli_run
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "done: resnet8 / he2015-cifar: final test error" in proc.stdout
+    assert "done: resnet8 / he2015-cifar, epoch 2: test error" in proc.stdout
     assert "2/2" in proc.stdout or "Epoch 2/2" in proc.stdout  # keras progress output
     results = json.loads((out / "results.json").read_text())
     train_lib.validate_results(results)
@@ -146,6 +146,48 @@ def test_cli_bad_data_dir_and_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["train", "--epochs", "2", "--steps", "5"])
     assert exit_info.value.code == 2
+
+
+def test_cli_checks_arguments_before_loading_anything(tmp_path):
+    """A bad model, depth, number or recipe field fails at once: no data, no Keras import."""
+    script = (
+        "import sys\n"
+        "from resnet_keras.__main__ import main\n"
+        "codes = [main(a) for a in ("
+        "['train', '--model', 'resnet21'], ['train', '--model', 'plain_mlp1'],"
+        "['train', '--set', 'batch_size=0'], ['train', '--set', 'lr_milestones=[5,1]'],"
+        "['train', '--recipe', 'he2099'], ['train', '--data-dir', '/nonexistent/dir'],"
+        "['recipes'], ['campaign', '--list'])]\n"
+        "print(codes, 'keras' in sys.modules, 'tensorflow' in sys.modules)\n"
+    )
+    env = dict(os.environ, RESNET_KERAS_DATA_DIR=str(tmp_path / "nothing"),
+               PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[2, 2, 2, 2, 2, 2, 0, 0] False False"
+    for message in ("6n + 2", "depth of plain_mlp must be at least 2",
+                    "batch_size must be a positive integer", "lr_milestones must be positive",
+                    "Unknown recipe 'he2099'", "Data directory not found"):
+        assert message in proc.stderr, message
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--lr", "-1"])
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--epochs", "0"])
+
+
+def test_cli_trains_several_models_side_by_side(cifar_dir, tmp_path):
+    argv = ["train", "--model", "resnet8", "--model", "plain8", "--epochs", "1",
+            "--batch-size", "64", "--limit-train", "128", "--limit-test", "64", "--verbose", "2",
+            "--no-tensorboard", "--out", str(tmp_path), "--parallel", "2"]
+    proc = subprocess.run([sys.executable, "-m", "resnet_keras", *argv], capture_output=True,
+                          text=True, env=_env(cifar_dir), timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for model in ("resnet8", "plain8"):
+        results = json.loads((tmp_path / f"{model}-seed0" / "results.json").read_text())
+        assert results["model"]["name"] == model and results["status"] == "completed"
+        assert (tmp_path / f"{model}-seed0" / "train.log").is_file()
+        assert f"[{model}] " in proc.stdout and f"{model}: exit status 0" in proc.stdout
 
 
 def test_cli_recipes(capsys):

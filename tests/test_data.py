@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import pickle
 import struct
+import sys
 
 import keras
 import numpy as np
@@ -190,6 +191,13 @@ def test_missing_batch_file(tmp_path, no_data_env):
         data.load_cifar10(data_dir=tmp_path)
 
 
+def test_missing_idx_file(tmp_path, no_data_env):
+    folder, _ = write_mnist(tmp_path)
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(FileNotFoundError, match="IDX file not found: .*t10k-labels-idx1-ubyte"):
+        data.load_mnist(data_dir=tmp_path)
+
+
 def test_truncated_pickle(tmp_path, no_data_env):
     folder, _, _ = write_cifar10(tmp_path, per_batch=4)
     raw = (folder / "data_batch_3").read_bytes()
@@ -233,6 +241,83 @@ def test_corrupt_idx_files(tmp_path, no_data_env):
     labels.write_bytes(gzip.compress(_idx_bytes(np.zeros(7, np.uint8))))
     with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.gz: expected 20 labels"):
         data.load_mnist(data_dir=tmp_path)
+
+
+def test_pickled_dict_without_images(tmp_path, no_data_env):
+    folder, _, _ = write_cifar10(tmp_path, per_batch=4)
+    with open(folder / "data_batch_2", "wb") as f:
+        pickle.dump({b"labels": [0, 1]}, f, protocol=2)
+    with pytest.raises(ValueError, match=r"data_batch_2 is not a CIFAR batch: keys .* lack b'data'"):
+        data.load_cifar10(data_dir=tmp_path)
+
+
+def test_corrupt_label_names(tmp_path, no_data_env):
+    folder, _, _ = write_cifar10(tmp_path, per_batch=4)
+    (folder / "batches.meta").write_bytes(b"\x80\x02}q")
+    with pytest.raises(ValueError, match="batches.meta.*truncated or corrupt"):
+        data.load_cifar10(data_dir=tmp_path)
+    folder = write_cifar100(tmp_path)
+    (folder / "meta").write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match="Could not read .*meta"):
+        data.load_cifar100(data_dir=tmp_path)
+
+
+def test_labels_out_of_range(tmp_path, no_data_env):
+    folder, _, _ = write_cifar10(tmp_path, per_batch=4)
+    with open(folder / "test_batch", "wb") as f:
+        pickle.dump({b"labels": [0, 12], b"data": np.zeros((2, 3072), np.uint8)}, f, protocol=2)
+    with pytest.raises(ValueError, match=r"test_batch: labels must be in \[0, 10\); found \[0, 12\]"):
+        data.load_cifar10(data_dir=tmp_path)
+    folder, _ = write_mnist(tmp_path, n_test=3)
+    labels = folder / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(gzip.compress(_idx_bytes(np.array([1, 10, 2], np.uint8))))
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte.gz: labels must be in \[0, 10\)"):
+        data.load_mnist(data_dir=tmp_path)
+
+
+def test_idx_files_too_short_or_of_the_wrong_shape(tmp_path, no_data_env):
+    folder, _ = write_mnist(tmp_path)
+    path = folder / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(b"\x00\x00"))
+    with pytest.raises(ValueError, match="too short to be an IDX file"):
+        data.load_mnist(data_dir=tmp_path)
+    path.write_bytes(gzip.compress(struct.pack(">HBB", 0, 0x08, 3) + b"\x00\x00\x00\x05"))
+    with pytest.raises(ValueError, match="truncated IDX header"):
+        data.load_mnist(data_dir=tmp_path)
+    path.write_bytes(gzip.compress(_idx_bytes(np.zeros((40, 784), np.uint8))))
+    with pytest.raises(ValueError, match=r"expected uint8 images of shape \(N, 28, 28\)"):
+        data.load_mnist(data_dir=tmp_path)
+
+
+def test_bad_arguments_of_the_loaders(tmp_path, no_data_env):
+    write_cifar100(tmp_path)
+    with pytest.raises(ValueError, match="source must be 'auto', 'tfds' or 'local'; got 'disk'"):
+        data.load_cifar10(source="disk", data_dir=tmp_path)
+    with pytest.raises(ValueError, match="label_mode must be 'fine' or 'coarse'; got 'medium'"):
+        data.load_cifar100(data_dir=tmp_path, label_mode="medium")
+    with pytest.raises(ValueError, match="Unknown data set 'svhn'"):
+        data.load_dataset("svhn", data_dir=tmp_path)
+    with pytest.raises(ValueError, match="num_validation must be in"):
+        data.load_cifar100(data_dir=tmp_path, validation_size=30)
+
+
+def test_tfds_source_without_tensorflow_datasets(monkeypatch, no_data_env):
+    """A clear error, before anything is downloaded, where tensorflow-datasets is missing."""
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # import raises ImportError
+    with pytest.raises(ImportError, match="source='tfds' needs tensorflow and tensorflow-datasets"):
+        data.load_cifar10(source="tfds")
+
+
+def test_bad_normalisation_and_batching_arguments():
+    x = np.zeros((6, 4, 4, 3), np.uint8)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        data.normalization_stats(x, kind="global")
+    with pytest.raises(ValueError, match=r"std must be positive; got \[1.0, 0.0, 1.0\]"):
+        data.Preprocess([0.0] * 3, [1.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match="x and y differ in length: 6 vs 5"):
+        data.ArrayBatches(x, np.zeros(5), batch_size=2)
+    with pytest.raises(ValueError, match="6 examples make no batch of 8"):
+        data.ArrayBatches(x, np.zeros(6), batch_size=8, drop_remainder=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
+import re
+
 import keras
 import numpy as np
 import pytest
 
 from resnet_keras import count_macs
+from resnet_keras._keras_compat import nested_layers
 from resnet_keras.models import (
     MODEL_NAMES,
     get_model,
@@ -58,6 +61,45 @@ def test_other_bad_builder_arguments():
         highway_mlp(1)
     with pytest.raises(ValueError, match="name="):
         get_model("resnext50")
+
+
+def test_more_bad_builder_arguments_are_refused_before_building():
+    with pytest.raises(ValueError, match="Stochastic depth needs shortcuts. Received: plain=True"):
+        resnet_cifar(20, plain=True, final_survival_probability=0.5)
+    with pytest.raises(ValueError, match="`variant` must be 'v1' or 'v2'. Received: variant='v3'"):
+        resnet_imagenet(50, variant="v3")
+    with pytest.raises(ValueError, match="ImageNet weights for depth 50, 101 and 152 only"):
+        resnet_imagenet(18, weights="imagenet")  # refused before any download
+    with pytest.raises(ValueError, match="`pooling` must be None, 'avg' or 'max'. Received: pooling='mean'"):
+        resnet_imagenet(50, include_top=False, pooling="mean")
+    with pytest.raises(ValueError, match="projection shortcuts .* Received: shortcut='A'"):
+        resnet_imagenet(50, shortcut="A")
+
+
+@pytest.mark.parametrize("name, message", [
+    ("resnet60v2", "ImageNet ResNets have depth 18, 34, 50, 101, 152. Received: name='resnet60v2'"),
+    ("plain20_sd", "Stochastic depth needs shortcuts. Received: name='plain20_sd'"),
+    ("highway_mlp10_sd", "Unknown model name. Received: name='highway_mlp10_sd'"),
+    ("preact_resnet50v2", "Unknown model name. Received: name='preact_resnet50v2'"),
+])
+def test_bad_model_names(name, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        get_model(name)
+
+
+def test_count_macs_needs_a_known_input_shape():
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))
+    with pytest.raises(ValueError, match=r"Every dimension .* Received: input_shape=\(None, None, 3\)"):
+        count_macs(model)
+    assert count_macs(model, input_shape=(8, 8, 3)).total == 6 * 6 * 2 * 3 * 3 * 3
+
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="no known input shape; pass `input_shape`"):
+        count_macs(Subclassed())
 
 
 def test_stochastic_depth_uses_the_linear_rule():
@@ -139,7 +181,7 @@ def test_macs_by_hand_for_a_tiny_model():
 
 
 def _randomize_bn(model, rng):
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in nested_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             g, b, m, v = layer.get_weights()
             layer.set_weights([rng.uniform(0.5, 1.5, g.shape), rng.normal(0, 0.1, b.shape),
@@ -167,6 +209,44 @@ def test_resnet50_equals_keras_applications(variant, reference_fn, params):
         # v2 strides in the last block of a stage: that block's 1x1 expansion
         # and the next stage run at the lower resolution, so it costs less.
         assert 3.3e9 <= macs <= 3.6e9
+
+
+def _two_dense(classes, name):
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(3, name="hidden")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(classes, name="predictions")(x), name=name)
+
+
+def test_mismatched_shapes_are_refused_before_any_weight_is_copied():
+    ours, reference = _two_dense(10, "ours"), _two_dense(1000, "reference")
+    before = [keras.ops.convert_to_numpy(v).copy() for v in ours.weights]
+    with pytest.raises(ValueError, match="Layer 'predictions': weight shapes"):
+        load_keras_applications_weights(ours, reference)
+    # 'hidden' matches, but nothing is copied when another layer does not.
+    for value, variable in zip(before, ours.weights):
+        np.testing.assert_array_equal(value, keras.ops.convert_to_numpy(variable))
+    assert load_keras_applications_weights(_two_dense(1000, "again"), reference) == 2
+
+
+class _Wrapping(keras.layers.Layer):
+    """A custom layer around a Dense layer of a fixed name."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = keras.layers.Dense(2, name="same")
+
+    def build(self, input_shape):
+        self.inner.build(input_shape)
+
+    def call(self, x):
+        return self.inner(x)
+
+
+def test_ambiguous_layer_names_are_refused():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, _Wrapping(name="w2")(_Wrapping(name="w1")(inputs)))
+    with pytest.raises(ValueError, match="two layers named 'same'"):
+        load_keras_applications_weights(model, model)
 
 
 def test_weights_imagenet_goes_through_keras_applications(monkeypatch):

@@ -1,39 +1,67 @@
-import json
+import pytest
 
 from resnet_keras import notebook
+from resnet_keras.campaign import SCALES
 
 
 def test_scales(monkeypatch, tmp_path):
     monkeypatch.setenv("RESNET_KERAS_SMOKE", "1")
     env = notebook.setup("ch99", fonts=False)
-    assert env.smoke and env.label == "quick" and env.scale == notebook.SMOKE_SCALE
-    assert env.results_dir is None and env.save_results({"a": 1}, "x") is None
+    assert env.smoke and env.scale == "smoke" and env.scale_args == SCALES["smoke"]
     kwargs = env.train_kwargs(epochs=3)
     assert kwargs["epochs"] == 3 and kwargs["verbose"] == 0 and kwargs["limit_train"] == 256
 
     monkeypatch.delenv("RESNET_KERAS_SMOKE")
     monkeypatch.setenv("RESNET_KERAS_DATA_DIR", str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    env = notebook.setup("ch99", cpu_scale={"epochs": 2}, fonts=False)
-    assert not env.smoke
-    assert env.data_dir == str(tmp_path)
-    if not env.accelerated:
-        assert env.label == "cpu" and env.scale["epochs"] == 2
-        assert env.scale["limit_train"] == notebook.CPU_SCALE["limit_train"]
-    assert env.out_dir("run").parts[-3:] == ("ch99", env.label, "run")
+    env = notebook.setup("ch99", fonts=False)
+    assert not env.smoke and env.scale == "local" and env.data_dir == str(tmp_path)
+    assert env.results_root is None  # not a checkout: nothing kept, published results read
+    assert env.out_dir("run").parts[-3:] == ("ch99", "local", "run")
     assert "백엔드" in env.summary()
+    monkeypatch.setenv("RESNET_KERAS_SCALE", "paper")
+    assert notebook.setup("ch99", fonts=False).scale == "paper"
+    monkeypatch.setenv("RESNET_KERAS_SCALE", "huge")
+    with pytest.raises(ValueError, match="RESNET_KERAS_SCALE"):
+        notebook.setup("ch99", fonts=False)
 
 
-def test_save_results_inside_the_repo(monkeypatch, tmp_path):
+def test_results_are_kept_inside_the_repo(monkeypatch, tmp_path):
     (tmp_path / "_toc.yml").write_text("root: intro\n")
     (tmp_path / "resnet_keras").mkdir()
     (tmp_path / "book").mkdir()
     monkeypatch.chdir(tmp_path / "book")
     monkeypatch.delenv("RESNET_KERAS_SMOKE", raising=False)
+    monkeypatch.delenv("RESNET_KERAS_RESULTS_DIR", raising=False)
     env = notebook.setup("ch99", fonts=False)
-    path = env.save_results({"final_test_error": 0.1}, "resnet20")
-    assert path == tmp_path / "results" / env.label / "ch99" / "resnet20.json"
-    assert json.loads(path.read_text())["final_test_error"] == 0.1
+    assert env.results_root == tmp_path / "results" and env.published_url is None
+
+
+def test_experiment_trains_now_when_nothing_is_stored(monkeypatch, tmp_path):
+    """Quick mode, no stored result: the run is trained at once (the smallest model of its
+    kind) and said to be so."""
+    import numpy as np
+
+    from resnet_keras import data as data_lib
+
+    def tiny(name, **kwargs):
+        rng = np.random.default_rng(0)
+        x = rng.integers(0, 255, (96, 32, 32, 3)).astype(np.uint8)
+        y = rng.integers(0, 10, 96)
+        return data_lib.ImageDataset("cifar10", x[:64], y[:64], x[64:], y[64:],
+                                     list(data_lib.CIFAR10_CLASSES), "local", "memory", {})
+
+    monkeypatch.setattr(data_lib, "load_dataset", tiny)
+    monkeypatch.setenv("RESNET_KERAS_SMOKE", "1")
+    monkeypatch.setenv("RESNET_KERAS_RESULTS_DIR", str(tmp_path / "results"))
+    env = notebook.setup("ch02", fonts=False, show=False)
+    results = env.experiment("plain56")
+    assert results["presented"]["trained_now"] and results["presented"]["scale"] == "smoke"
+    assert results["model"]["name"] == "plain8"
+    assert "방금 학습" in env.source(results)
+    assert not (tmp_path / "results").exists()  # quick-mode results are not kept
+    with pytest.raises(ValueError, match="No campaign run ch02/resnet21"):
+        env.experiment("resnet21")
 
 
 def test_setup_installs_the_retracing_filter_once(monkeypatch, capsys):

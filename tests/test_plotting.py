@@ -2,6 +2,7 @@
 
 import io
 import os
+import re
 import warnings
 
 import pytest
@@ -48,7 +49,9 @@ def test_without_the_font_hangul_is_missing():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             _render(_hangul_figure())
-    assert any("missing from font" in str(w.message) for w in caught)
+    # "Glyph ... missing from font(s) DejaVu Sans." (matplotlib 3.8+), "... missing from current
+    # font." (3.7)
+    assert any(re.search(r"Glyph \d+ .* missing from", str(w.message)) for w in caught)
 
 
 def test_korean_figure_has_no_missing_glyphs():
@@ -113,4 +116,55 @@ def test_log_tick_labels_draw_no_unicode_minus():
     assert "0.01" in [t.get_text() for t in ax.get_yticklabels()]
     with pytest.raises(ValueError, match="axis"):
         log_tick_labels(ax, axis="z")
+    plt.close(fig)
+
+
+def test_draw_residual_unit_draws_one_box_per_layer():
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Circle, FancyBboxPatch
+
+    with matplotlib.rc_context():
+        plotting.use_korean_font()
+        fig, axes = plt.subplots(1, 2)
+        branch = ["1×1 합성곱, 64", "3×3 합성곱, 64", "1×1 합성곱, 256"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no missing Hangul glyph
+            ax = plotting.draw_residual_unit(
+                axes[0], branch, notes=["BN, ReLU", "BN, ReLU", "BN"],
+                input_label="입력: 256채널", output_label="출력: 256채널", title="병목 블록")
+            plotting.draw_residual_unit(axes[1], ["합성곱"], after="")
+            png = _render(fig)
+    assert png.startswith(b"\x89PNG")
+    boxes = [p for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    assert len(boxes) == 3
+    assert sum(isinstance(p, Circle) for p in ax.patches) == 1
+    texts = [t.get_text() for t in ax.texts]
+    for expected in (*branch, "BN, ReLU", "BN", "ReLU", "+", "입력: 256채널", "출력: 256채널"):
+        assert expected in texts
+    assert ax.get_title() == "병목 블록" and not ax.axison
+    # Boxes run from top to bottom in branch order.
+    tops = [b.get_y() for b in boxes]
+    assert tops == sorted(tops, reverse=True)
+    # Nothing after the addition: no "ReLU" note on the second unit.
+    assert "ReLU" not in [t.get_text() for t in axes[1].texts]
+
+
+def test_draw_residual_unit_rejects_bad_input():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="branch=\\[\\]"):
+        plotting.draw_residual_unit(ax, [])
+    with pytest.raises(ValueError, match="sequence of layer labels"):
+        plotting.draw_residual_unit(ax, "3×3 합성곱")
+    with pytest.raises(ValueError, match="one text per branch layer \\(2\\)"):
+        plotting.draw_residual_unit(ax, ["a", "b"], notes=["BN"])
+    plt.close(fig)
+
+
+def test_log_tick_labels_refuses_an_unknown_style():
+    fig, ax = plt.subplots()
+    ax.semilogy([1, 2], [1e-2, 1e-1])
+    with pytest.raises(ValueError, match="style must be 'power' or 'plain'; got 'fancy'"):
+        plotting.log_tick_labels(ax, style="fancy")
     plt.close(fig)

@@ -3,6 +3,8 @@ import pytest
 from keras import ops
 from keras.src import testing
 
+import keras
+
 from resnet_keras import StochasticDepth, linear_survival_probabilities
 
 
@@ -17,8 +19,13 @@ class StochasticDepthTest(testing.TestCase):
             expected_num_non_trainable_weights=0,
             expected_num_seed_generators=1,
             supports_masking=True,
-            assert_built_after_instantiation=True,
         )
+
+    def test_built_at_construction(self):
+        # Stateless but for its seed: built without a call, as keras.layers.Dropout is.
+        layer = StochasticDepth(0.7, seed=1)
+        self.assertTrue(layer.built)
+        self.assertLen(layer.weights, 0)
 
     def test_inference_is_identity_and_deterministic(self):
         x = np.random.default_rng(0).normal(size=(8, 4, 4, 2)).astype("float32")
@@ -73,3 +80,35 @@ def test_linear_rule_bad_args():
         linear_survival_probabilities(0, 0.5)
     with pytest.raises(ValueError, match="final_survival_probability"):
         linear_survival_probabilities(10, 0.0)
+
+
+def test_batch_mode_drops_the_whole_batch_together():
+    """mode="batch" (Huang et al.: one decision per mini-batch): each call keeps or drops every
+    sample at once; over many calls the kept fraction is p."""
+    import numpy as np
+
+    layer = StochasticDepth(0.5, mode="batch", seed=3)
+    x = keras.ops.ones((8, 4, 4, 2))
+    kept = []
+    for _ in range(200):
+        y = keras.ops.convert_to_numpy(layer(x, training=True))
+        per_sample = y.reshape(8, -1).max(axis=1)
+        assert len(set(per_sample.tolist())) == 1  # all samples alike
+        assert per_sample[0] in (0.0, 2.0)  # dropped, or kept and scaled by 1/p
+        kept.append(per_sample[0] > 0)
+    assert 0.38 < np.mean(kept) < 0.62
+    assert StochasticDepth.from_config(layer.get_config()).mode == "batch"
+    with pytest.raises(ValueError, match="mode"):
+        StochasticDepth(0.5, mode="layer")
+
+
+def test_models_pass_the_mode_to_every_block():
+    from resnet_keras import ResidualBlock
+    from resnet_keras.models import resnet_cifar
+
+    model = resnet_cifar(8, final_survival_probability=0.5, stochastic_depth_mode="batch")
+    blocks = [layer for layer in model.layers if isinstance(layer, ResidualBlock)]
+    assert blocks and all(b.stochastic_depth_mode == "batch" for b in blocks)
+    assert all(b.stochastic_depth.mode == "batch" for b in blocks)
+    with pytest.raises(ValueError, match="stochastic_depth_mode"):
+        ResidualBlock(16, survival_probability=0.5, stochastic_depth_mode="layer")

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from resnet_keras import data as data_lib
+from resnet_keras._keras_compat import nested_layers
 from resnet_keras import train as train_lib
+from resnet_keras.train import results as results_lib
 from resnet_keras.train import RECIPES, TrainingDiverged, resolve_schedule, train
 from test_data import write_cifar10
 
@@ -56,27 +58,6 @@ def reference_run(tmp_path_factory):
 
 # ---------------------------------------------------------------------------------------------
 # Recipes and schedules
-
-
-def test_recipes_hold_the_papers_hyperparameters():
-    he = RECIPES["he2015-cifar"]
-    assert (he.batch_size, he.learning_rate, he.momentum, he.weight_decay) == (128, 0.1, 0.9, 1e-4)
-    assert not he.nesterov and he.duration == 64000 and he.duration_unit == "steps"
-    assert he.lr_milestones == (32000, 48000) and he.validation_size == 5000
-    assert he.augment and he.crop_padding == 4 and he.random_flip
-    warm = RECIPES["he2015-cifar-warmup"]
-    assert (warm.warmup_steps, warm.warmup_learning_rate) == (400, 0.01)
-    pre = RECIPES["he2016-preact-cifar"]
-    assert pre.lr_milestones == (32000, 48000) and pre.warmup_steps == 400
-    sd = RECIPES["huang2016-sd-cifar"]
-    assert sd.nesterov and sd.duration == 500 and sd.duration_unit == "epochs"
-    assert sd.lr_milestones == (250, 375) and sd.milestone_unit == "epochs"
-    assert sd.model_kwargs == {"final_survival_probability": 0.5}
-    hw = RECIPES["srivastava2015-highway-mnist"]
-    assert hw.dataset == "mnist" and not hw.augment and hw.lr_schedule == "exponential"
-    for recipe in RECIPES.values():
-        assert recipe.notes and recipe.paper
-        json.dumps(recipe.to_dict())
 
 
 def test_recipe_overrides_are_checked():
@@ -129,11 +110,13 @@ def test_keras_schedule_matches_lr_at(name):
 
 def test_weight_decay_is_l2_of_half_on_every_kernel():
     recipe = RECIPES["he2015-cifar"]
-    model, name, kwargs = train_lib._build_model("resnet8", tiny_cifar(8, 0, 0), recipe, None)
+    from resnet_keras.train.run import _build_model
+
+    model, name, kwargs = _build_model("resnet8", tiny_cifar(8, 0, 0), recipe, None)
     assert name == "resnet8"
     kernels = [w for w in model.weights if "kernel" in w.path]
     assert kernels
-    regs = [layer.kernel_regularizer for layer in model._flatten_layers()
+    regs = [layer.kernel_regularizer for layer in nested_layers(model)
             if getattr(layer, "kernel_regularizer", None) is not None]
     assert regs and all(r.l2 == pytest.approx(5e-5) for r in regs)
     # The loss gets wd/2 * |w|^2, whose gradient is wd * w.
@@ -166,7 +149,12 @@ def test_end_to_end_results_and_files(reference_run):
     assert results["hyperparameters"]["weight_decay"] == 1e-4
     assert results["hyperparameters"]["overrides"] == {"batch_size": 64, "validation_size": 0}
     assert results["dataset"]["checksums"] == {"synthetic": "seed0"}
-    assert len(results["dataset"]["normalization"]["mean"]) == 3
+    norm = results["dataset"]["normalization"]
+    assert norm["kind"] == "pixel" and norm["mean_shape"] == [32, 32, 3] and norm["std_shape"] == []
+    assert results["spec"]["model"] == "resnet8" and results["spec"]["recipe"]["batch_size"] == 64
+    assert results["spec_fingerprint"] == train_lib.fingerprint(results["spec"])
+    expected_loop = "compiled" if keras.backend.backend() == "jax" else "fit"
+    assert results["loop"] == expected_loop
     env = results["environment"]
     assert env["backend"] == keras.backend.backend() and env["keras_version"] == keras.__version__
     assert results["seed"] == 0 and results["wall_time_s"] > 0
@@ -197,23 +185,13 @@ def _optimizer_iterations(path):
         return int(f["optimizer/vars/0"][()])
 
 
-def test_resume_after_interruption_matches_uninterrupted_run(reference_run, tmp_path):
-    ref_out, ref = reference_run
-    out = tmp_path / "interrupted"
-    with pytest.raises(KeyboardInterrupt):
-        train("resnet8", "he2015-cifar", out, data=tiny_cifar(), callbacks=[_Interrupt()], **RUN)
-    state = json.loads((out / "checkpoint" / "state.json").read_text())
-    assert state["epoch"] == 1 and not state["finished"] and len(state["history"]) == 1
-    assert not (out / "results.json").exists()
-    keras.backend.clear_session()
-    resumed = train("resnet8", "he2015-cifar", out, data=tiny_cifar(), **RUN)
-    assert resumed["resumed_at_epochs"] == [1]
+def _assert_same_run(out, resumed, ref_out, ref, rtol=1e-5, atol=1e-6):
     assert [h["step"] for h in resumed["history"]] == [h["step"] for h in ref["history"]]
     assert [h["learning_rate"] for h in resumed["history"]] == [
         h["learning_rate"] for h in ref["history"]]
     for key in ("train_loss", "train_error", "val_loss", "val_error", "test_loss", "test_error"):
         np.testing.assert_allclose([h[key] for h in resumed["history"]],
-                                   [h[key] for h in ref["history"]], rtol=1e-5, atol=1e-6,
+                                   [h[key] for h in ref["history"]], rtol=rtol, atol=atol,
                                    err_msg=key)
     ckpt, ref_ckpt = _weights_file(out), _weights_file(ref_out)
     assert _optimizer_iterations(ckpt) == _optimizer_iterations(ref_ckpt) == 6
@@ -221,7 +199,57 @@ def test_resume_after_interruption_matches_uninterrupted_run(reference_run, tmp_
         names = []
         a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
         for n in names:
-            np.testing.assert_allclose(a[n][()], b[n][()], rtol=1e-5, atol=1e-6, err_msg=n)
+            np.testing.assert_allclose(a[n][()], b[n][()], rtol=rtol, atol=atol, err_msg=n)
+
+
+def test_resume_after_a_kill_matches_uninterrupted_run(tmp_path):
+    """A KeyboardInterrupt right after epoch 1's checkpoint, then a rerun (model.fit loop)."""
+    ref_out = tmp_path / "reference"
+    ref = train("resnet8", "he2015-cifar", ref_out, data=tiny_cifar(), loop="fit", **RUN)
+    keras.backend.clear_session()
+    out = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        train("resnet8", "he2015-cifar", out, data=tiny_cifar(), callbacks=[_Interrupt()], **RUN)
+    state = json.loads((out / "checkpoint" / "state.json").read_text())
+    assert state["epoch"] == 1 and not state["finished"] and len(state["history"]) == 1
+    assert not (out / "results.json").exists()
+    keras.backend.clear_session()
+    resumed = train("resnet8", "he2015-cifar", out, data=tiny_cifar(), loop="fit", **RUN)
+    assert resumed["resumed_at_epochs"] == [1]
+    _assert_same_run(out, resumed, ref_out, ref)
+
+
+def test_time_budget_stops_cleanly_and_a_rerun_finishes_the_run(reference_run, tmp_path):
+    """The campaign's budget: stop after the epoch that leaves no time for another, keep the
+    checkpoint, and resume to the same numbers as an uninterrupted run (default loop)."""
+    ref_out, ref = reference_run
+    out = tmp_path / "budget"
+    stopped = train("resnet8", "he2015-cifar", out, data=tiny_cifar(), time_budget_s=1e-3, **RUN)
+    assert stopped["status"] == "stopped" and [h["epoch"] for h in stopped["history"]] == [1]
+    train_lib.validate_results(stopped)
+    assert not (out / "model.keras").exists()
+    keras.backend.clear_session()
+    resumed = train("resnet8", "he2015-cifar", out, data=tiny_cifar(), **RUN)
+    assert resumed["status"] == "completed" and resumed["resumed_at_epochs"] == [1]
+    _assert_same_run(out, resumed, ref_out, ref)
+
+
+def test_compiled_loop_takes_the_same_steps_as_fit(tmp_path):
+    """JAX: the compiled loop and model.fit see the same batches and augmentations and give the
+    same losses, errors and weights from the same seed (float tolerance)."""
+    if keras.backend.backend() != "jax":
+        with pytest.raises(ValueError, match="JAX"):
+            train("resnet8", "he2015-cifar", None, data=tiny_cifar(), loop="compiled", **RUN)
+        return
+    runs = {}
+    for loop in ("fit", "compiled"):
+        keras.backend.clear_session()
+        runs[loop] = train("resnet8", "he2015-cifar", tmp_path / loop, data=tiny_cifar(),
+                           loop=loop, **RUN)
+        assert runs[loop]["loop"] == loop
+    assert runs["fit"]["spec_fingerprint"] == runs["compiled"]["spec_fingerprint"]
+    _assert_same_run(tmp_path / "compiled", runs["compiled"], tmp_path / "fit", runs["fit"],
+                     rtol=2e-4, atol=2e-5)
 
 
 def test_rerunning_a_finished_run_returns_its_results(reference_run):
@@ -271,6 +299,25 @@ def test_mixed_precision_and_stop_at_total_steps(tmp_path):
         train("resnet8", "he2015-cifar", None, data=tiny_cifar(), precision="fp8")
 
 
+def test_compiled_loop_scan_and_step_paths_agree(monkeypatch):
+    """JAX: an epoch as one scan (the accelerator path) equals one compiled call per step (the
+    CPU path). A small MLP keeps the scan fast enough on a CPU."""
+    if keras.backend.backend() != "jax":
+        pytest.skip("the compiled loop is JAX only")
+    from resnet_keras.train import compiled_loop
+
+    runs = {}
+    for scan in (False, True):
+        monkeypatch.setattr(compiled_loop, "SCAN_ON_CPU", scan)
+        keras.backend.clear_session()
+        runs[scan] = train("highway_mlp10", "srivastava2015-highway-mnist", None,
+                           data=tiny_mnist(n_train=200), epochs=2, batch_size=64, verbose=0)
+    for key in ("train_loss", "train_error", "test_loss", "test_error"):
+        np.testing.assert_allclose([h[key] for h in runs[True]["history"]],
+                                   [h[key] for h in runs[False]["history"]], rtol=1e-5,
+                                   atol=1e-6, err_msg=key)
+
+
 def test_highway_recipe_on_mnist_shapes():
     results = train("highway_mlp10", "srivastava2015-highway-mnist", None, data=tiny_mnist(),
                     epochs=1, verbose=0)
@@ -287,7 +334,7 @@ def test_environment_info_and_validator():
     with pytest.raises(ValueError, match="missing key 'status'"):
         train_lib.validate_results({"schema_version": 1})
     with pytest.raises(ValueError, match="status"):
-        train_lib._validate({"status": "maybe"}, {"properties": {"status": {"enum": ["a"]}}},
+        results_lib._validate({"status": "maybe"}, {"properties": {"status": {"enum": ["a"]}}},
                             "results")
 
 
@@ -321,7 +368,7 @@ def test_jax_without_tensorflow_on_two_devices(tmp_path):
         assert "tensorflow" not in sys.modules
         print("ok")
     """)
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(train_lib.__file__)))
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(train_lib.__file__))))
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
                XLA_FLAGS="--xla_force_host_platform_device_count=2",
                PYTHONPATH=os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]))

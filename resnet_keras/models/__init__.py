@@ -4,12 +4,11 @@ Every choice of the papers is a named argument; named variants
 (`get_model("preact_resnet164")`) are small entries, not copies of code.
 """
 
-import re
-
 import keras
 
 from resnet_keras.blocks import VARIANTS, BottleneckBlock, ResidualBlock, _check_positive_int
 from resnet_keras.highway import HighwayDense, transform_bias_for_depth
+from resnet_keras.model_names import MODEL_NAMES, parse_model_name
 from resnet_keras.stochastic_depth import (
     _check_survival_probability,
     linear_survival_probabilities,
@@ -56,6 +55,7 @@ def resnet_cifar(
     input_shape=(32, 32, 3),
     width=16,
     final_survival_probability=1.0,
+    stochastic_depth_mode="sample",
     kernel_regularizer=None,
     zero_init_last=False,
     bn_momentum=0.9,
@@ -84,6 +84,8 @@ def resnet_cifar(
         width: int, filters of the first stage (16 in the paper).
         final_survival_probability: `p_L` of stochastic depth with the
             linear decay rule over all blocks (Huang et al. 2016); 1 disables.
+        stochastic_depth_mode: `"sample"` or `"batch"` (one decision per
+            mini-batch, as Huang et al.), see `StochasticDepth`.
         kernel_regularizer: regularizer of every kernel (weight decay).
         zero_init_last: bool, zero-initialise each branch's last BN gamma.
         bn_momentum, bn_epsilon: batch normalisation settings.
@@ -133,6 +135,7 @@ def resnet_cifar(
         variant=variant,
         shortcut=shortcut,
         plain=plain,
+        stochastic_depth_mode=stochastic_depth_mode,
         zero_init_last=zero_init_last,
         kernel_regularizer=kernel_regularizer,
         bn_momentum=bn_momentum,
@@ -174,7 +177,7 @@ def resnet_cifar(
     return keras.Model(inputs, outputs, name=name)
 
 
-_IMAGENET = {
+_IMAGENET = {  # the keys are resnet_keras.model_names.IMAGENET_DEPTHS
     18: ("basic", (2, 2, 2, 2)),
     34: ("basic", (3, 4, 6, 3)),
     50: ("bottleneck", (3, 4, 6, 3)),
@@ -194,6 +197,7 @@ def resnet_imagenet(
     weights=None,
     shortcut="B",
     final_survival_probability=1.0,
+    stochastic_depth_mode="sample",
     kernel_regularizer=None,
     zero_init_last=False,
     name=None,
@@ -221,6 +225,7 @@ def resnet_imagenet(
             ImageNet weights (depth 50/101/152) and copies them in.
         shortcut: `"B"` (the paper's ImageNet choice) or `"C"`.
         final_survival_probability: stochastic depth `p_L`, linear rule.
+        stochastic_depth_mode: `"sample"` or `"batch"`, see `StochasticDepth`.
         kernel_regularizer: regularizer of every kernel.
         zero_init_last: bool, zero-initialise each branch's last BN gamma.
         name: model name; defaults to e.g. `"resnet50"`, `"resnet50v2"`.
@@ -285,6 +290,7 @@ def resnet_imagenet(
                 use_bias=True,
                 zero_init_last=zero_init_last,
                 survival_probability=survival[index],
+                stochastic_depth_mode=stochastic_depth_mode,
                 kernel_regularizer=kernel_regularizer,
                 bn_momentum=0.99,
                 bn_epsilon=KERAS_BN_EPSILON,
@@ -319,12 +325,27 @@ def resnet_imagenet(
     return model
 
 
-def _weighted_leaves(model):
-    return {
-        layer.name: layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
-        if layer.weights and not layer._layers
-    }
+def _weights_by_layer(model):
+    """Layer name -> {weight name: variable}, read from the variables' paths.
+
+    A variable's path ends with the name of the layer that created it and its
+    own name, whether that layer is a top-level layer of a functional model
+    (`conv1_conv/kernel`, keras.applications) or nested inside one of our
+    blocks (`conv2_block1/conv2_block1_1_conv/kernel`).
+    """
+    layers = {}
+    for variable in model.weights:
+        owner, _, weight_name = variable.path.rpartition("/")
+        layer_name = owner.rpartition("/")[2]
+        weights = layers.setdefault(layer_name, {})
+        if weight_name in weights:
+            raise ValueError(
+                f"Model {model.name!r} has two layers named {layer_name!r} with a "
+                f"weight {weight_name!r}; weights are matched by layer name, so "
+                "layer names must be unique."
+            )
+        weights[weight_name] = variable
+    return layers
 
 
 def load_keras_applications_weights(model, reference_model):
@@ -345,8 +366,8 @@ def load_keras_applications_weights(model, reference_model):
         ValueError: if a layer of either model has no counterpart, or shapes
             differ (the message names the layers).
     """
-    ours = _weighted_leaves(model)
-    theirs = _weighted_leaves(reference_model)
+    ours = _weights_by_layer(model)
+    theirs = _weights_by_layer(reference_model)
     missing = sorted(set(theirs) - set(ours))
     extra = sorted(set(ours) - set(theirs))
     if missing or extra:
@@ -357,16 +378,18 @@ def load_keras_applications_weights(model, reference_model):
             f"{extra[:5]}{' ...' if len(extra) > 5 else ''}. Build the model with the "
             "same depth, variant, include_top and classes as the reference."
         )
-    for layer_name, ref in theirs.items():
-        values = ref.get_weights()
+    for layer_name, reference_weights in theirs.items():
         target = ours[layer_name]
-        shapes = [tuple(w.shape) for w in target.weights]
-        if shapes != [tuple(v.shape) for v in values]:
+        shapes = {name: tuple(v.shape) for name, v in target.items()}
+        reference_shapes = {name: tuple(v.shape) for name, v in reference_weights.items()}
+        if shapes != reference_shapes:
             raise ValueError(
                 f"Layer {layer_name!r}: weight shapes {shapes} differ from the "
-                f"reference's {[tuple(v.shape) for v in values]}."
+                f"reference's {reference_shapes}."
             )
-        target.set_weights(values)
+    for layer_name, reference_weights in theirs.items():
+        for weight_name, variable in reference_weights.items():
+            ours[layer_name][weight_name].assign(keras.ops.convert_to_numpy(variable))
     return len(theirs)
 
 
@@ -495,25 +518,6 @@ def _mlp(depth, width, num_classes, input_shape, activation, regularizer, name, 
     return keras.Model(inputs, outputs, name=name)
 
 
-_BOTTLENECK_CIFAR_DEPTHS = (164, 1001)  # He et al. 2016's bottleneck CIFAR nets
-
-MODEL_NAMES = (
-    "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202",
-    "plain20", "plain32", "plain44", "plain56", "plain110",
-    "resnet164", "preact_resnet110", "preact_resnet164", "preact_resnet1001",
-    "resnet110_sd",
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-    "resnet50v2", "resnet101v2", "resnet152v2",
-    "highway_mlp10", "highway_mlp20", "highway_mlp50", "highway_mlp100",
-    "plain_mlp10", "plain_mlp20", "plain_mlp50", "plain_mlp100",
-)
-
-_NAME = re.compile(
-    r"^(?P<cifar>cifar_)?(?P<kind>resnet|plain|preact_resnet|highway_mlp|plain_mlp)"
-    r"(?P<depth>\d+)(?P<v2>v2)?(?P<sd>_sd)?$"
-)
-
-
 def get_model(name, **overrides):
     """Builds a model from a short name such as `"resnet56"` or `"plain20"`.
 
@@ -521,32 +525,15 @@ def get_model(name, **overrides):
     `cifar_resnet{d}` forces CIFAR), `plain{d}`, `preact_resnet{d}`
     (bottleneck for 164 and 1001), `resnet{d}v2` (ImageNet v2),
     `resnet{d}_sd` (stochastic depth, p_L = 0.5), `highway_mlp{d}`,
-    `plain_mlp{d}`. Keyword arguments override the builder's arguments.
-    See `MODEL_NAMES` for examples.
+    `plain_mlp{d}` (see `resnet_keras.model_names.parse_model_name`). Keyword
+    arguments override the builder's arguments. See `MODEL_NAMES` for
+    examples.
     """
-    match = _NAME.match(name) if isinstance(name, str) else None
-    if not match:
-        raise ValueError(
-            f"Unknown model name. Received: name={name!r}; expected names like "
-            f"{', '.join(MODEL_NAMES[:6])}, ... (see resnet_keras.models.MODEL_NAMES)"
-        )
-    kind, depth = match["kind"], int(match["depth"])
-    if kind == "highway_mlp":
-        return highway_mlp(depth, **overrides)
-    if kind == "plain_mlp":
-        return plain_mlp(depth, **overrides)
-    if match["v2"] or (kind == "resnet" and depth in _IMAGENET and not match["cifar"]):
-        if kind != "resnet" or match["cifar"] or match["sd"]:
-            raise ValueError(f"Unknown model name. Received: name={name!r}")
-        kwargs = {"variant": "v2"} if match["v2"] else {}
-        return resnet_imagenet(depth, **{**kwargs, **overrides})
-    kwargs = {"name": name}
-    if depth in _BOTTLENECK_CIFAR_DEPTHS:
-        kwargs["block"] = "bottleneck"
-    if kind == "plain":
-        kwargs["plain"] = True
-    if kind == "preact_resnet":
-        kwargs["variant"] = "v2"
-    if match["sd"]:
-        kwargs["final_survival_probability"] = 0.5
-    return resnet_cifar(depth, **{**kwargs, **overrides})
+    builder, depth, kwargs = parse_model_name(name)
+    build = {
+        "resnet_cifar": resnet_cifar,
+        "resnet_imagenet": resnet_imagenet,
+        "highway_mlp": highway_mlp,
+        "plain_mlp": plain_mlp,
+    }[builder]
+    return build(depth, **{**kwargs, **overrides})
