@@ -15,7 +15,9 @@ repeats the comparison with the library's `plain_mlp` / `highway_mlp` defaults a
    ``--max-extensions`` times). Writes ``OUT/search.json``.
 2. ``final``: every network with its chosen rate on the full 60,000 training images, for
    ``--epochs`` epochs (seed 0; the deepest networks also with the other ``--deep-seeds``).
-   Copies each run's results JSON to ``OUT/<model>_s<seed>.json``.
+   Copies each run's results JSON to ``OUT/<model>_s<seed>.json`` and, for the highway nets of
+   the first seed, the trained model (preprocessing + network) to ``OUT/<model>_s<seed>.keras``
+   (chapter 5 analyses its gates).
 
 ``table`` prints the Fig. 1 table from the final JSONs (mean and spread over seeds).
 
@@ -91,7 +93,7 @@ def networks(args):
     return [f"{KINDS[kind]}{depth}" for depth in sorted(args.depths) for kind in args.kinds]
 
 
-def run_once(model, out_dir, args, **kwargs):
+def run_once(model, out_dir, args, save_model=False, **kwargs):
     """train() once, or the stored results of a finished run (completed or diverged)."""
     from resnet_keras.train import TrainingDiverged, train
 
@@ -104,7 +106,7 @@ def run_once(model, out_dir, args, **kwargs):
     try:
         return train(model, RECIPE, out_dir=out_dir, data_dir=args.data_dir,
                      jit_compile=args.jit_compile, verbose=2, tensorboard=False,
-                     save_model=False, **kwargs)
+                     save_model=save_model, **kwargs)
     except TrainingDiverged as err:
         print(f"    diverged: {err}", flush=True)
         return json.loads(results_path.read_text())
@@ -133,6 +135,9 @@ def search(args):
         },
         "networks": {},
         "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "provenance": "every candidate row carries its run's environment (backend, device, git "
+                      "commit) and start/finish times; the runs' full results.json are under "
+                      f"{_display(args.runs)}/search-e{args.search_epochs}/ (not committed)",
     }
     for model in networks(args):
         rows = [_search_run(model, lr, args) for lr in args.lrs]
@@ -176,6 +181,8 @@ def _search_run(model, lr, args):
         "environment": {k: r["environment"].get(k)
                         for k in ("backend", "device", "git_commit", "git_dirty")},
         "train_time_s": r.get("train_time_s"),
+        "started_at": r.get("started_at"),
+        "finished_at": r.get("finished_at"),
     }
 
 
@@ -213,8 +220,13 @@ def final(args):
         depth = int(model.rsplit("mlp", 1)[1])
         for seed in (args.deep_seeds if depth == deepest else [args.seed]):
             out_dir = args.runs / f"final-e{args.epochs}" / f"{model}_s{seed}_lr{lr:g}"
-            run_once(model, out_dir, args, epochs=args.epochs, seed=seed, learning_rate=lr)
+            # the trained highway nets of the first seed are kept for chapter 5's gate analysis
+            keep = model.startswith(KINDS["highway"]) and seed == args.seed
+            run_once(model, out_dir, args, save_model=keep, epochs=args.epochs, seed=seed,
+                     learning_rate=lr)
             shutil.copyfile(out_dir / "results.json", args.out / f"{model}_s{seed}.json")
+            if keep and (out_dir / "model.keras").is_file():
+                shutil.copyfile(out_dir / "model.keras", args.out / f"{model}_s{seed}.keras")
 
 
 def table(args):
@@ -245,6 +257,14 @@ def table(args):
         )
     print("\n".join(rows))
     return rows
+
+
+def _display(path):
+    """`path` relative to the repository root when it is inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def _write_json(path, obj):
