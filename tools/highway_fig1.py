@@ -19,6 +19,10 @@ repeats the comparison with the library's `plain_mlp` / `highway_mlp` defaults a
    the first seed, the trained model (preprocessing + network) to ``OUT/<model>_s<seed>.keras``
    (chapter 5 analyses its gates).
 
+``export`` writes ``OUT/<model>_s<seed>.keras`` for finished highway runs of the first seed that
+were trained without keeping their model, from their last checkpoint, and checks it: its test
+error must equal the one the run recorded.
+
 ``table`` prints the Fig. 1 table from the final JSONs (mean and spread over seeds).
 
 Every run goes through :func:`resnet_keras.train.train` (checkpoint every epoch, results JSON
@@ -54,7 +58,8 @@ KINDS = {"plain": "plain_mlp", "highway": "highway_mlp"}
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--phase", choices=("search", "final", "all", "table"), default="all")
+    p.add_argument("--phase", choices=("search", "final", "all", "table", "export"),
+                   default="all")
     p.add_argument("--out", type=Path, default=ROOT / "results" / "cpu" / "ch05" / "fig1",
                    help="where search.json and the final runs' JSONs go")
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "highway_fig1",
@@ -229,6 +234,49 @@ def final(args):
                 shutil.copyfile(out_dir / "model.keras", args.out / f"{model}_s{seed}.keras")
 
 
+def export(args):
+    """The trained highway nets of the first seed as .keras files, rebuilt from the checkpoints."""
+    import keras
+    import numpy as np
+
+    from resnet_keras import data as data_lib
+    from resnet_keras.models import get_model
+    from resnet_keras.train import checkpoint, get_recipe
+
+    recipe = get_recipe(RECIPE)
+    ds = None
+    for model in networks(args):
+        if not model.startswith(KINDS["highway"]):
+            continue
+        target = args.out / f"{model}_s{args.seed}.keras"
+        stored = args.out / f"{model}_s{args.seed}.json"
+        if target.is_file() or not stored.is_file():
+            continue
+        results = json.loads(stored.read_text())
+        lr = results["hyperparameters"]["learning_rate"]
+        run_dir = args.runs / f"final-e{results['hyperparameters']['epochs']}" / \
+            f"{model}_s{args.seed}_lr{lr:g}"
+        state = checkpoint.read_state(run_dir / "checkpoint")
+        if results["status"] != "completed" or state is None or not state.get("finished"):
+            print(f"{model}: no finished checkpoint in {run_dir}; skipped.", flush=True)
+            continue
+        if ds is None:
+            ds = data_lib.load_dataset(recipe.dataset, data_dir=args.data_dir)
+            mean, std = data_lib.normalization_stats(ds.x_train, recipe.normalization)
+        net = get_model(model, num_classes=ds.num_classes, **results["model"]["kwargs"])
+        full = data_lib.with_preprocessing(net, ds.image_shape, mean, std, augment=False,
+                                           padding=0, flip=False, seed=args.seed)
+        full.load_weights(str(run_dir / "checkpoint" / state["weights_file"]))
+        logits = full.predict(ds.x_test, batch_size=1000, verbose=0)
+        error = float(np.mean(np.argmax(logits, axis=-1) != ds.y_test))
+        if abs(error - results["final_test_error"]) > 1e-4:
+            raise SystemExit(f"{model}: the rebuilt model's test error {error:.4%} differs from "
+                             f"the recorded {results['final_test_error']:.4%}; not exported.")
+        full.save(str(target))
+        print(f"{model}: {target} (test error {error:.2%}, as recorded)", flush=True)
+        keras.backend.clear_session()
+
+
 def table(args):
     import numpy as np
 
@@ -279,6 +327,8 @@ def main(argv=None):
         search(args)
     if args.phase in ("final", "all"):
         final(args)
+    if args.phase == "export":
+        export(args)
     if args.phase in ("final", "all", "table"):
         table(args)
 
