@@ -143,6 +143,12 @@ class HighwayDense(keras.layers.Layer):
         self.supports_masking = True
 
     def _dense(self, name, activation, kernel_initializer, bias):
+        # A copy per sublayer: Keras returns the same values on every call of one unseeded
+        # initializer instance, which once made W_T an exact copy of W_H in every layer (the
+        # 100-layer MLP then exploded, chapter 5), and would make W_C a copy of W_T.
+        kernel_initializer = kernel_initializer.__class__.from_config(
+            kernel_initializer.get_config()
+        )
         return keras.layers.Dense(
             self.units,
             activation=activation,

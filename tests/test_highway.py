@@ -147,3 +147,19 @@ def test_deep_highway_gradient_at_initialisation_stays_bounded(seed):
     assert np.all(np.isfinite(highway)) and np.all(highway > 0)
     assert highway.max() / highway.min() < 4.0
     assert 0.25 < highway[0] / highway[-1] < 0.55
+
+
+def test_every_kernel_draws_its_own_initial_values():
+    # One unseeded initializer instance returns the same values on every call (Keras 3): the
+    # layer must not hand one instance to several kernels (W_T was once a copy of W_H).
+    glorot = keras.initializers.GlorotUniform()
+    model = highway_mlp(4, kernel_initializer=glorot, gate_kernel_initializer="glorot_uniform",
+                        carry_gate="independent")
+    kernels = []
+    for i in (1, 2, 3):
+        layer = model.get_layer(f"highway{i}")
+        kernels += [ops.convert_to_numpy(d.kernel)
+                    for d in (layer.transform, layer.transform_gate, layer.carry)]
+    for i, a in enumerate(kernels):
+        for b in kernels[i + 1:]:
+            assert not np.array_equal(a, b)
