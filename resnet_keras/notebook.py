@@ -160,6 +160,7 @@ class NotebookEnv:
     def trained_model(self, results):
         """The trained network of an experiment (`keras.Model`, raw uint8 images in, logits
         out), from the `.keras` file kept beside its results, or `None` when none was kept."""
+        import resnet_keras.data  # noqa: F401  (registers Preprocess for loading)
         import resnet_keras.models  # noqa: F401  (registers the layers for loading)
 
         presented = results.get("presented", {})
