@@ -4,6 +4,7 @@ results made elsewhere, and a notebook that presents what the campaign stored.""
 import copy
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -182,3 +183,14 @@ def test_published_results_are_downloaded_outside_a_checkout(smoke_campaign, tmp
     assert results["presented"]["scale"] == "paper"
     assert results["presented"]["file"].startswith("file://")
     assert "논문 규모" in env.source(results) and "NVIDIA H200" in env.source(results)
+
+
+def test_highway_runs_use_the_searched_learning_rates():
+    """Chapter 5's runs train with the rate tools/highway_fig1.py chose on a validation split."""
+    search = json.loads((pathlib.Path(__file__).resolve().parents[1] / "results" / "cpu" / "ch05"
+                         / "fig1" / "search.json").read_text())
+    runs = [run for run in campaign.CAMPAIGN if run.chapter == "ch05"]
+    assert len(runs) == 8
+    for run in runs:
+        assert run.overrides["learning_rate"] == \
+            search["networks"][run.model]["chosen_learning_rate"], run.key
