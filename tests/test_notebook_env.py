@@ -135,3 +135,23 @@ def test_training_workload_sums_images_flop_and_time():
         work.estimated_minutes(T4_FP32_PEAK_FLOPS, 0)
     with pytest.raises(ValueError, match="at least one"):
         training_workload([])
+
+
+def test_train_step_seconds_alternates_and_validates():
+    import keras
+    import numpy as np
+    import pytest
+
+    from resnet_keras.timing import train_step_seconds
+
+    x, y = np.zeros((2, 4), "float32"), np.zeros((2,), "int32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="not compiled: \\['a'\\]"):
+        train_step_seconds({"a": model}, x, y)
+    model.compile(optimizer="sgd",
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    out = train_step_seconds({"a": model, "b": model}, x, y, repeats=2, warmup=1)
+    assert set(out) == {"a", "b"} and all(v > 0 for v in out.values())
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 6  # (1 warm-up + 2 timed) steps x 2 names
+    with pytest.raises(ValueError, match="repeats"):
+        train_step_seconds({"a": model}, x, y, repeats=0)
