@@ -16,6 +16,12 @@ from resnet_keras import data
 # Writers of small files in the standard layouts (also used by test_train.py / test_cli.py)
 
 
+def _pickle_to(path, obj):
+    """Writes `obj` to `path`, pickled as the CIFAR files are (protocol 2)."""
+    with open(path, "wb") as f:
+        pickle.dump(obj, f, protocol=2)
+
+
 def write_cifar10(root, per_batch=20, seed=0):
     """A small `cifar-10-batches-py` folder under `root`; returns (folder, images, labels)."""
     rng = np.random.default_rng(seed)
@@ -25,12 +31,10 @@ def write_cifar10(root, per_batch=20, seed=0):
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         x = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
         y = [int(v) for v in rng.integers(0, 10, size=per_batch)]
-        with open(folder / name, "wb") as f:
-            pickle.dump({b"batch_label": name.encode(), b"labels": y, b"data": x}, f, protocol=2)
+        _pickle_to(folder / name, {b"batch_label": name.encode(), b"labels": y, b"data": x})
         all_x[name], all_y[name] = x, np.array(y)
     names = [n.encode() for n in data.CIFAR10_CLASSES]
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({b"label_names": names, b"num_cases_per_batch": per_batch}, f, protocol=2)
+    _pickle_to(folder / "batches.meta", {b"label_names": names, b"num_cases_per_batch": per_batch})
     return folder, all_x, all_y
 
 
@@ -42,13 +46,9 @@ def write_cifar100(root, n=30, seed=0):
         x = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
         fine = [int(v) for v in rng.integers(0, 100, size=n)]
         coarse = [v // 5 for v in fine]
-        with open(folder / name, "wb") as f:
-            pickle.dump({b"data": x, b"fine_labels": fine, b"coarse_labels": coarse}, f,
-                        protocol=2)
-    with open(folder / "meta", "wb") as f:
-        pickle.dump({b"fine_label_names": [f"f{i}".encode() for i in range(100)],
-                     b"coarse_label_names": [f"c{i}".encode() for i in range(20)]}, f,
-                    protocol=2)
+        _pickle_to(folder / name, {b"data": x, b"fine_labels": fine, b"coarse_labels": coarse})
+    _pickle_to(folder / "meta", {b"fine_label_names": [f"f{i}".encode() for i in range(100)],
+                                 b"coarse_label_names": [f"c{i}".encode() for i in range(20)]})
     return folder
 
 
@@ -209,16 +209,13 @@ def test_truncated_pickle(tmp_path, no_data_env):
 
 def test_wrong_shapes_in_pickle(tmp_path, no_data_env):
     folder, _, _ = write_cifar10(tmp_path, per_batch=4)
-    with open(folder / "test_batch", "wb") as f:
-        pickle.dump({b"labels": [0, 1], b"data": np.zeros((2, 1000), np.uint8)}, f, protocol=2)
+    _pickle_to(folder / "test_batch", {b"labels": [0, 1], b"data": np.zeros((2, 1000), np.uint8)})
     with pytest.raises(ValueError, match=r"test_batch.*\(N, 3072\)"):
         data.load_cifar10(data_dir=tmp_path)
-    with open(folder / "test_batch", "wb") as f:
-        pickle.dump({b"labels": [0], b"data": np.zeros((2, 3072), np.uint8)}, f, protocol=2)
+    _pickle_to(folder / "test_batch", {b"labels": [0], b"data": np.zeros((2, 3072), np.uint8)})
     with pytest.raises(ValueError, match="1 labels for 2 images"):
         data.load_cifar10(data_dir=tmp_path)
-    with open(folder / "test_batch", "wb") as f:
-        pickle.dump([1, 2, 3], f, protocol=2)
+    _pickle_to(folder / "test_batch", [1, 2, 3])
     with pytest.raises(ValueError, match="not a CIFAR batch"):
         data.load_cifar10(data_dir=tmp_path)
 
@@ -245,8 +242,7 @@ def test_corrupt_idx_files(tmp_path, no_data_env):
 
 def test_pickled_dict_without_images(tmp_path, no_data_env):
     folder, _, _ = write_cifar10(tmp_path, per_batch=4)
-    with open(folder / "data_batch_2", "wb") as f:
-        pickle.dump({b"labels": [0, 1]}, f, protocol=2)
+    _pickle_to(folder / "data_batch_2", {b"labels": [0, 1]})
     with pytest.raises(ValueError, match=r"data_batch_2 is not a CIFAR batch: keys .* lack b'data'"):
         data.load_cifar10(data_dir=tmp_path)
 
@@ -264,8 +260,7 @@ def test_corrupt_label_names(tmp_path, no_data_env):
 
 def test_labels_out_of_range(tmp_path, no_data_env):
     folder, _, _ = write_cifar10(tmp_path, per_batch=4)
-    with open(folder / "test_batch", "wb") as f:
-        pickle.dump({b"labels": [0, 12], b"data": np.zeros((2, 3072), np.uint8)}, f, protocol=2)
+    _pickle_to(folder / "test_batch", {b"labels": [0, 12], b"data": np.zeros((2, 3072), np.uint8)})
     with pytest.raises(ValueError, match=r"test_batch: labels must be in \[0, 10\); found \[0, 12\]"):
         data.load_cifar10(data_dir=tmp_path)
     folder, _ = write_mnist(tmp_path, n_test=3)

@@ -123,6 +123,8 @@ def _last(results, key):
 
 
 def search(args):
+    from resnet_keras.train.results import write_json_atomic
+
     summary = {
         "recipe": RECIPE,
         "protocol": {
@@ -161,7 +163,7 @@ def search(args):
                 if row["status"] == "completed" else "diverged")
             for row in rows) + f"  -> chosen {chosen}", flush=True)
         args.out.mkdir(parents=True, exist_ok=True)
-        _write_json(args.out / "search.json", summary)  # after each network: partial progress
+        write_json_atomic(args.out / "search.json", summary)  # after each network: partial progress
     return summary
 
 
@@ -278,7 +280,7 @@ def export(args):
 
 
 def table(args):
-    import numpy as np
+    from resnet_keras.stats import mean_std
 
     rows = ["| depth | network | lr | epochs | seeds | final train loss | final train error % "
             "| test error % | diverged |", "|---|---|---|---|---|---|---|---|---|"]
@@ -289,10 +291,11 @@ def table(args):
         ok = [r for r in runs if r["status"] == "completed"]
 
         def stat(values, scale=1.0, fmt="{:.3g}"):
-            v = np.array([x for x in values if x is not None], float) * scale
-            if not len(v):
+            values = [scale * x for x in values if x is not None]
+            if not values:
                 return "-"
-            return fmt.format(v.mean()) + (f" ± {fmt.format(v.std(ddof=1))}" if len(v) > 1 else "")
+            mean, std, _ = mean_std(values)
+            return fmt.format(mean) + (f" ± {fmt.format(std)}" if std is not None else "")
 
         depth = model.rsplit("mlp", 1)[1]
         rows.append(
@@ -313,12 +316,6 @@ def _display(path):
         return str(Path(path).resolve().relative_to(ROOT))
     except ValueError:
         return str(path)
-
-
-def _write_json(path, obj):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    tmp.replace(path)
 
 
 def main(argv=None):

@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import statistics
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from resnet_keras.campaign import CAMPAIGN, RESULTS_DIRS, find_run, stored_result  # noqa: E402
+from resnet_keras.stats import mean_std  # noqa: E402
 
 PAPER_PARAMS = {20: 0.27, 32: 0.46, 44: 0.66, 56: 0.85, 110: 1.7}
 PAPER_GFLOPS = {18: 1.8, 34: 3.6, 50: 3.8, 101: 7.6, 152: 11.3}
@@ -45,10 +45,10 @@ def _cell(keys, scale, metric="reported_test_error"):
             values.append(results[metric])
     if not values:
         return "—"
-    if len(values) == 1:
-        return _pct(values[0])
-    return (f"{_pct(statistics.mean(values))} ± {100 * statistics.stdev(values):.2f} "
-            f"(시드 {len(values)}개)")
+    mean, std, n = mean_std(values)
+    if n == 1:
+        return _pct(mean)
+    return f"{_pct(mean)} ± {100 * std:.2f} (시드 {n}개)"
 
 
 def _train_cell(keys, scale):
@@ -59,7 +59,8 @@ def _train_cell(keys, scale):
             values.append(results["history"][-1]["train_error"])
     if not values:
         return "—"
-    return _pct(statistics.mean(values)) + (f" (평균, {len(values)}개)" if len(values) > 1 else "")
+    mean, _, n = mean_std(values)
+    return _pct(mean) + (f" (평균, {n}개)" if n > 1 else "")
 
 
 def _local_model(keys):
