@@ -101,6 +101,19 @@ def test_config_essentials():
     assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", REPO_URL)
 
 
+def test_build_skips_the_virtual_environments():
+    """`make test` creates .venv and .venv-floor in the repository, which is the book's source
+    folder: Sphinx must not read the installed packages' .md/.ipynb files (their warnings fail the
+    -W build, as on CI once .venv-floor existed)."""
+    from sphinx.util.matching import Matcher
+
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    venvs = re.findall(r"^VENV(?:_\w+)? := (\S+)$", makefile, flags=re.M)
+    assert ".venv" in venvs and ".venv-floor" in venvs, venvs
+    excluded = Matcher(CONFIG["exclude_patterns"])
+    assert all(excluded(folder) for folder in venvs), (venvs, CONFIG["exclude_patterns"])
+
+
 def test_library_knows_the_repository_url():
     """Colab downloads the stored results from the repository the book is published from."""
     from resnet_keras import notebook
