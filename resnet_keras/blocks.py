@@ -13,7 +13,7 @@ import math
 import keras
 from keras import ops
 
-from resnet_keras.stochastic_depth import MODES as STOCHASTIC_DEPTH_MODES
+from resnet_keras.stochastic_depth import BLOCK_MODES as STOCHASTIC_DEPTH_MODES
 from resnet_keras.stochastic_depth import StochasticDepth, _check_survival_probability
 
 VARIANTS = ("v1", "v2", "bn_after_add", "relu_before_add", "relu_preact")
@@ -21,6 +21,33 @@ SHORTCUTS = ("A", "B", "C")
 # Variants whose branch starts with an activation of the block input: their
 # projection shortcuts read the activated input, as in He et al. (2016).
 _PREACT_VARIANTS = ("v2", "relu_preact")
+
+
+def _cond_with_layer_state(pred, true_fn, false_fn, layer):
+    """`ops.cond(pred, true_fn, false_fn)` whose branches may update `layer`'s state.
+
+    Only the branch that `pred` picks is computed. A branch that runs BN in
+    training mode assigns its moving statistics; JAX cannot let such an
+    assignment escape a traced conditional, so each branch runs in its own
+    `keras.StatelessScope` over the layer's variables and returns the new
+    values of the non-trainable ones, which are assigned after the
+    conditional (the branch not taken returns them unchanged).
+    """
+    state = layer.non_trainable_variables
+    current = [(v, v.value) for v in layer.variables]
+
+    def with_state(fn):
+        def branch():
+            with keras.StatelessScope(state_mapping=current) as scope:
+                out = fn()
+            return out, [scope.get_current_value(v) for v in state]
+
+        return branch
+
+    out, new_state = ops.cond(pred, with_state(true_fn), with_state(false_fn))
+    for variable, value in zip(state, new_state):
+        variable.assign(value)
+    return out
 
 
 def _check_positive_int(value, name):
@@ -211,7 +238,8 @@ class _ResidualBlockBase(keras.layers.Layer):
         if self.survival_probability < 1.0:
             self.stochastic_depth = StochasticDepth(
                 self.survival_probability,
-                mode=self.stochastic_depth_mode,
+                # "skip" draws once per mini-batch (`sample_survival`).
+                mode="batch" if self.stochastic_depth_mode == "skip" else self.stochastic_depth_mode,
                 dtype=self.dtype_policy,
                 name=f"{self.name}_sd",
             )
@@ -281,11 +309,7 @@ class _ResidualBlockBase(keras.layers.Layer):
             self.build(tuple(inputs.shape))
         v = self.variant
         last = len(self.convs) - 1
-        activated = inputs
-        if v == "v2":
-            activated = ops.relu(self.preact_bn(inputs, training=training))
-        elif v == "relu_preact":
-            activated = ops.relu(inputs)
+        activated = self._activated_input(inputs, training)
         x = activated
         for i, (conv, bn) in enumerate(zip(self.convs, self.bns)):
             if i > 0 and v in _PREACT_VARIANTS:
@@ -299,14 +323,43 @@ class _ResidualBlockBase(keras.layers.Layer):
             return x, None
         return x, self._shortcut(inputs, activated, training)
 
+    def _activated_input(self, inputs, training):
+        # The pre-activation variants start the branch (and their projection
+        # shortcut) from the activated input.
+        if self.variant == "v2":
+            return ops.relu(self.preact_bn(inputs, training=training))
+        if self.variant == "relu_preact":
+            return ops.relu(inputs)
+        return inputs
+
+    def _sum_or_shortcut_alone(self, inputs, training):
+        # stochastic_depth_mode="skip" in training: one draw for the mini-batch
+        # and only the path it picks is computed, as in Huang et al.'s code: a
+        # dropped branch costs nothing and its BN statistics stay as they are.
+        def survived():
+            branch, shortcut = self.branch_and_shortcut(inputs, training=training)
+            return ops.add(shortcut, self.stochastic_depth.rescale(branch))
+
+        def dropped():
+            reads_activated = self.projection is not None and self.variant in _PREACT_VARIANTS
+            activated = self._activated_input(inputs, training) if reads_activated else inputs
+            return ops.cast(self._shortcut(inputs, activated, training), self.compute_dtype)
+
+        return _cond_with_layer_state(
+            self.stochastic_depth.sample_survival(), survived, dropped, self
+        )
+
     def call(self, inputs, training=None):
-        x, shortcut = self.branch_and_shortcut(inputs, training=training)
-        if shortcut is None:
-            out = x
+        if training and self.stochastic_depth is not None and self.stochastic_depth_mode == "skip":
+            out = self._sum_or_shortcut_alone(inputs, training)
         else:
-            if self.stochastic_depth is not None:
-                x = self.stochastic_depth(x, training=training)
-            out = ops.add(shortcut, x)
+            x, shortcut = self.branch_and_shortcut(inputs, training=training)
+            if shortcut is None:
+                out = x
+            else:
+                if self.stochastic_depth is not None:
+                    x = self.stochastic_depth(x, training=training)
+                out = ops.add(shortcut, x)
         v = self.variant
         if v == "bn_after_add":
             out = ops.relu(self.add_bn(out, training=training))
@@ -372,8 +425,12 @@ _COMMON_ARGS = """
             that each block starts as its shortcut (Goyal et al. 2017).
         survival_probability: float in (0, 1], stochastic depth of the
             branch (see `StochasticDepth`); 1 disables it.
-        stochastic_depth_mode: `"sample"` (one draw per sample) or `"batch"`
-            (one per mini-batch, as Huang et al.), see `StochasticDepth`.
+        stochastic_depth_mode: `"sample"` (one draw per sample), `"batch"`
+            (one per mini-batch, as Huang et al.; the branch is computed and
+            multiplied by 0 or 1/p) or `"skip"` (one per mini-batch, and a
+            dropped branch is not computed at all: its BN statistics are not
+            updated, and the step is cheaper, as in Huang et al.'s code), see
+            `StochasticDepth`.
         kernel_initializer: convolution kernel initializer
             (default `"he_normal"`, as in He et al. 2015).
         kernel_regularizer: optional kernel regularizer (weight decay).

@@ -47,6 +47,9 @@ def linear_survival_probabilities(num_blocks, final_survival_probability=0.5):
 
 
 MODES = ("sample", "batch")
+# The modes of a block's stochastic depth: the layer's, and "skip" (one draw per
+# mini-batch; a dropped branch is not computed), which only a block can do.
+BLOCK_MODES = MODES + ("skip",)
 
 
 @keras.saving.register_keras_serializable(package="resnet_keras")
@@ -64,6 +67,13 @@ class StochasticDepth(keras.layers.Layer):
     code do; `mode="sample"` (default, the "drop path" of timm and
     EfficientNet) draws one per sample, which regularises alike in
     expectation with a less noisy gradient.
+
+    Applied to a branch that was already computed, this layer saves no
+    work: a dropped branch still costs its forward and backward pass, and
+    its BN layers still update their moving statistics. The paper's code
+    computes a branch only when it survives; `ResidualBlock` and
+    `BottleneckBlock` do that with `stochastic_depth_mode="skip"`, through
+    `sample_survival()` and `rescale()`.
 
     Scaling: this layer uses *inverted* scaling, `F(x) * mask / p` during
     training and `F(x)` unchanged at inference. The expectation of the
@@ -106,16 +116,29 @@ class StochasticDepth(keras.layers.Layer):
     def call(self, inputs, training=False):
         if not training or self.survival_probability == 1.0:
             return inputs
-        p = self.survival_probability
         batch = ops.shape(inputs)[0] if self.mode == "sample" else 1
         mask_shape = (batch,) + (1,) * (len(inputs.shape) - 1)
-        # Draw in float32 whatever the compute dtype: u < p is 1 with
-        # probability p and 0 otherwise, a binary mask even under bf16.
-        uniform = keras.random.uniform(
-            mask_shape, seed=self.seed_generator, dtype="float32"
-        )
-        mask = ops.cast(ops.less(uniform, p), self.compute_dtype)
-        return inputs * mask / ops.cast(p, self.compute_dtype)
+        mask = ops.cast(self._draw_survival(mask_shape), self.compute_dtype)
+        return self.rescale(inputs * mask)
+
+    def sample_survival(self):
+        """One survival decision for a whole mini-batch: a boolean scalar tensor.
+
+        True with probability `survival_probability`. A block in
+        `stochastic_depth_mode="skip"` draws it and computes its branch
+        only when it is true (see `ResidualBlock`).
+        """
+        return ops.reshape(self._draw_survival((1,)), ())
+
+    def rescale(self, branch):
+        """`branch / p`: the inverted scaling of a surviving branch in training."""
+        return branch / ops.cast(self.survival_probability, branch.dtype)
+
+    def _draw_survival(self, shape):
+        # Draw in float32 whatever the compute dtype: u < p is true with
+        # probability p, a binary decision even under bf16.
+        uniform = keras.random.uniform(shape, seed=self.seed_generator, dtype="float32")
+        return ops.less(uniform, self.survival_probability)
 
     def compute_output_shape(self, input_shape):
         return input_shape

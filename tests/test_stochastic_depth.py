@@ -112,3 +112,82 @@ def test_models_pass_the_mode_to_every_block():
     assert all(b.stochastic_depth.mode == "batch" for b in blocks)
     with pytest.raises(ValueError, match="stochastic_depth_mode"):
         ResidualBlock(16, survival_probability=0.5, stochastic_depth_mode="layer")
+
+
+def _cifar_pair(mode, survives, monkeypatch):
+    """Two ResNet-8s with the same weights: stochastic depth in `mode` (p_L = 0.5) with
+    every draw forced to `survives`, and one without stochastic depth."""
+    from resnet_keras.models import resnet_cifar
+
+    def forced(self, shape):
+        return ops.full(shape, survives, dtype="bool")
+
+    monkeypatch.setattr(StochasticDepth, "_draw_survival", forced)
+    keras.utils.set_random_seed(3)
+    model = resnet_cifar(8, final_survival_probability=0.5, stochastic_depth_mode=mode)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def _fit_two_steps(model):
+    rng = np.random.RandomState(0)
+    x = rng.rand(16, 32, 32, 3).astype("float32")
+    y = np.arange(16) % 10
+    history = model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    return history.history["loss"][0]
+
+
+@pytest.mark.parametrize("survives", [True, False])
+def test_skip_mode_trains_as_batch_mode_given_the_same_draws(survives, monkeypatch):
+    """'skip' computes only the path the draw picks; with the same draws it takes the same
+    training steps as 'batch' (which multiplies a computed branch by 1/p or 0): the same loss
+    and the same weights. The one difference is the paper's: a dropped branch's BN moving
+    statistics are not updated (in 'batch' they are, from a branch whose output is discarded)."""
+    from resnet_keras import ResidualBlock
+
+    batch = _cifar_pair("batch", survives, monkeypatch)
+    skip = _cifar_pair("skip", survives, monkeypatch)
+    skip.set_weights(batch.get_weights())
+    initial = [np.array(w) for w in skip.get_weights()]
+    np.testing.assert_allclose(_fit_two_steps(skip), _fit_two_steps(batch), rtol=1e-5)
+    for v_skip, v_batch in zip(skip.trainable_variables, batch.trainable_variables):
+        np.testing.assert_allclose(ops.convert_to_numpy(v_skip), ops.convert_to_numpy(v_batch),
+                                   rtol=1e-4, atol=1e-6, err_msg=v_skip.path)
+    # Moving statistics of the branches' BN layers (blocks 2 and 3 of each stage have an
+    # identity shortcut; the first blocks of stages 2 and 3 have no BN on their shortcut).
+    branch_stats = {
+        id(v): v for layer in skip.layers if isinstance(layer, ResidualBlock)
+        for bn in layer.bns if bn is not None for v in bn.non_trainable_variables
+    }
+    assert branch_stats
+    for v, w0 in zip(skip.weights, initial):
+        if id(v) in branch_stats:
+            unchanged = np.array_equal(ops.convert_to_numpy(v), w0)
+            assert unchanged == (not survives), v.path
+
+
+def test_skip_mode_draws_once_per_mini_batch_and_skips_the_branch():
+    from resnet_keras import ResidualBlock
+
+    keras.utils.set_random_seed(0)
+    block = ResidualBlock(16, survival_probability=0.5, stochastic_depth_mode="skip")
+    x = np.random.RandomState(0).randn(4, 8, 8, 16).astype("float32")
+    block.build(x.shape)
+    relu_x = np.maximum(x, 0.0)
+    dropped = 0
+    for _ in range(40):
+        stats = [np.array(w) for w in block.non_trainable_weights]
+        y = ops.convert_to_numpy(block(x, training=True))
+        if np.allclose(y, relu_x):  # the block reduced to ReLU(shortcut)
+            dropped += 1
+            for w, w0 in zip(block.non_trainable_weights, stats):
+                np.testing.assert_array_equal(ops.convert_to_numpy(w), w0)
+    assert 10 <= dropped <= 30
+    # Inference runs every branch, unscaled.
+    reference = ResidualBlock(16)
+    reference.build(x.shape)
+    reference.set_weights(block.get_weights())
+    np.testing.assert_allclose(ops.convert_to_numpy(block(x)), ops.convert_to_numpy(reference(x)),
+                               rtol=1e-5, atol=1e-6)
+    assert ResidualBlock.from_config(block.get_config()).stochastic_depth_mode == "skip"

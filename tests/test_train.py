@@ -252,6 +252,22 @@ def test_compiled_loop_takes_the_same_steps_as_fit(tmp_path):
                      rtol=2e-4, atol=2e-5)
 
 
+def test_compiled_loop_skips_dropped_blocks_as_fit_does(tmp_path):
+    """JAX: stochastic depth that skips dropped branches (a conditional whose branches update BN
+    statistics) takes the same steps in the compiled loop as in model.fit: the same draws from
+    the same seed, the same losses and weights."""
+    if keras.backend.backend() != "jax":
+        pytest.skip("the compiled loop runs on JAX only")
+    runs = {}
+    for loop in ("fit", "compiled"):
+        keras.backend.clear_session()
+        runs[loop] = train("resnet8", "huang2016-sd-cifar", tmp_path / loop, data=tiny_cifar(),
+                           loop=loop, model_overrides={"stochastic_depth_mode": "skip"},
+                           **{**RUN, "validation_size": 64})
+    _assert_same_run(tmp_path / "compiled", runs["compiled"], tmp_path / "fit", runs["fit"],
+                     rtol=2e-4, atol=2e-5)
+
+
 def test_rerunning_a_finished_run_returns_its_results(reference_run):
     out, results = reference_run
     again = train("resnet8", "he2015-cifar", out, data=tiny_cifar(), **RUN)

@@ -84,8 +84,10 @@ def resnet_cifar(
         width: int, filters of the first stage (16 in the paper).
         final_survival_probability: `p_L` of stochastic depth with the
             linear decay rule over all blocks (Huang et al. 2016); 1 disables.
-        stochastic_depth_mode: `"sample"` or `"batch"` (one decision per
-            mini-batch, as Huang et al.), see `StochasticDepth`.
+        stochastic_depth_mode: `"sample"`, `"batch"` (one decision per
+            mini-batch, as Huang et al.) or `"skip"` (per mini-batch, and a
+            dropped branch is not computed, as in Huang et al.'s code), see
+            `ResidualBlock`.
         kernel_regularizer: regularizer of every kernel (weight decay).
         zero_init_last: bool, zero-initialise each branch's last BN gamma.
         bn_momentum, bn_epsilon: batch normalisation settings.
@@ -225,7 +227,8 @@ def resnet_imagenet(
             ImageNet weights (depth 50/101/152) and copies them in.
         shortcut: `"B"` (the paper's ImageNet choice) or `"C"`.
         final_survival_probability: stochastic depth `p_L`, linear rule.
-        stochastic_depth_mode: `"sample"` or `"batch"`, see `StochasticDepth`.
+        stochastic_depth_mode: `"sample"`, `"batch"` or `"skip"`, see
+            `ResidualBlock`.
         kernel_regularizer: regularizer of every kernel.
         zero_init_last: bool, zero-initialise each branch's last BN gamma.
         name: model name; defaults to e.g. `"resnet50"`, `"resnet50v2"`.
