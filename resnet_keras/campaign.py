@@ -373,6 +373,10 @@ def run_campaign(runs, scale="paper", results_dir=None, work_dir="runs/campaign"
             group = pending.pop(0)
             lead = group[0]
             out = work_dir / lead.chapter / lead.name
+            moved = _set_aside_an_earlier_configuration(out, lead.fingerprint(scale, precision))
+            if moved is not None and echo:
+                print(f"[campaign] {lead.key}: {out} held a run of an earlier configuration "
+                      f"(a recipe or the campaign changed); kept as {moved.name}", flush=True)
             out.mkdir(parents=True, exist_ok=True)
             argv = lead.train_argv(scale, out, precision)
             if left is not None:
@@ -397,6 +401,31 @@ def run_campaign(runs, scale="paper", results_dir=None, work_dir="runs/campaign"
                 print(f"[campaign] {group[0].key}: {status}", flush=True)
         time.sleep(0.5)
     return report
+
+
+def _set_aside_an_earlier_configuration(out, fingerprint):
+    """Renames the work folder `out` when it holds a run of another configuration.
+
+    The campaign trains each run in a fixed folder; after a recipe or a campaign entry changes,
+    the folder's checkpoint belongs to a different run and `train` would refuse to resume it.
+    Nothing is deleted: the folder becomes ``<name>.superseded-<its fingerprint>``.
+
+    Returns:
+        The new path, or `None` when there was nothing to set aside.
+    """
+    config_file = Path(out) / "config.json"
+    if not config_file.is_file():
+        return None
+    old = json.loads(config_file.read_text(encoding="utf-8")).get("spec_fingerprint")
+    if old == fingerprint:
+        return None
+    target = Path(out).with_name(f"{Path(out).name}.superseded-{old}")
+    suffix = 1
+    while target.exists():
+        suffix += 1
+        target = Path(out).with_name(f"{Path(out).name}.superseded-{old}-{suffix}")
+    Path(out).rename(target)
+    return target
 
 
 def _collect(returncode, group, out, scale, results_dir, precision):

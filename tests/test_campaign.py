@@ -194,3 +194,21 @@ def test_highway_runs_use_the_searched_learning_rates():
     for run in runs:
         assert run.overrides["learning_rate"] == \
             search["networks"][run.model]["chosen_learning_rate"], run.key
+
+
+def test_a_work_folder_of_an_earlier_configuration_is_set_aside_not_deleted(tmp_path):
+    """After a recipe changes, the run's work folder holds another run's checkpoint: the
+    campaign renames it (train would refuse to resume it) and trains afresh."""
+    out = tmp_path / "ch08" / "resnet110_sd"
+    out.mkdir(parents=True)
+    (out / "config.json").write_text(json.dumps({"spec_fingerprint": "0123abcd"}))
+    (out / "checkpoint").write_text("old")
+    assert campaign._set_aside_an_earlier_configuration(out, "0123abcd") is None
+    assert (out / "checkpoint").is_file()
+    moved = campaign._set_aside_an_earlier_configuration(out, "ffff0000")
+    assert moved.name == "resnet110_sd.superseded-0123abcd"
+    assert (moved / "checkpoint").read_text() == "old" and not out.exists()
+    assert campaign._set_aside_an_earlier_configuration(out, "ffff0000") is None
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps({"spec_fingerprint": "0123abcd"}))
+    assert campaign._set_aside_an_earlier_configuration(out, "ffff0000").name.endswith("-2")
