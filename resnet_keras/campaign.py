@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -279,11 +278,11 @@ def stored_result(results_dir, run, scale, precision="fp32"):
 def _store(results, run, results_dir, model_file=None):
     """Writes `results` as `run`'s results file (and copies `model_file` beside it when the run
     keeps its model)."""
+    from resnet_keras.train.results import write_json_atomic
+
     path = results_path(results_dir, run)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(path, results, indent=1, ensure_ascii=False)
     if run.keep_model and model_file is not None and Path(model_file).is_file():
         target = results_path(results_dir, run, ".keras")
         if Path(model_file).resolve() != target.resolve():

@@ -195,10 +195,16 @@ def _validate(value, schema, where):
             _validate(item, schema["items"], f"{where}[{i}]")
 
 
-def write_json_atomic(path, obj):
+def write_json_atomic(path, obj, indent=2, ensure_ascii=True):
+    """Writes `obj` as JSON to `path` through a temporary file, so that `path` is always whole.
+
+    NumPy numbers and arrays, tuples, sets and paths are written as their JSON equivalents.
+    `ensure_ascii=False` keeps non-ASCII text (e.g. Korean) readable in the file.
+    """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_json_default))
+    text = json.dumps(obj, indent=indent, ensure_ascii=ensure_ascii, default=_json_default)
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 

@@ -50,9 +50,13 @@ call1)
     | tee "$OUT/gpu.txt"
   $python -c "import jax, keras; print(jax.devices(), keras.__version__)" | tee -a "$OUT/gpu.txt"
   # The speed comparison of benchmarks/README.md, while the data arrive.
-  timeout "${WINDOW_BENCHMARK_S:-240}" $python benchmarks/throughput.py --models resnet20 resnet56 resnet110 \
+  timeout "${WINDOW_BENCHMARK_S:-150}" $python benchmarks/throughput.py --models resnet20 resnet56 resnet110 \
     --repeats 2 --json "$OUT/throughput-fp32.json" 2>&1 | tail -n 20 | tee "$OUT/throughput.txt" \
     || echo "benchmark stopped (timeout)" | tee -a "$OUT/throughput.txt"
+  # Stochastic depth's step time with and without skipping dropped branches (Huang et al.: ~25 %).
+  timeout "${WINDOW_SD_BENCHMARK_S:-90}" $python benchmarks/stochastic_depth_step.py --depth 110 \
+    --json "$OUT/stochastic-depth-step.json" 2>&1 | tail -n 8 | tee "$OUT/stochastic_depth.txt" \
+    || echo "benchmark stopped (timeout)" | tee -a "$OUT/stochastic_depth.txt"
   ;;
 call2)
   cp .cifar/p2 "$parts/"
