@@ -71,9 +71,8 @@ PAPER_TABLE = [
      "mean = self.data:mean(1); std = self.data:std()"),
     ("huang2016-sd-cifar", "crop_padding", 4, HUANG, "Translation by at most 4 pixels"),
     ("huang2016-sd-cifar", "model_kwargs", {"final_survival_probability": 0.5,
-                                            "stochastic_depth_mode": "skip"}, HUANG,
-     "linear decay to p_L = 0.5; for each mini-batch, randomly drop a subset of layers; "
-     "ResidualDrop.lua: if self.gate then -- only compute convolutional output when gate is open"),
+                                            "stochastic_depth_mode": "batch"}, HUANG,
+     "linear decay to p_L = 0.5; for each mini-batch, randomly drop a subset of layers"),
     ("srivastava2015-highway-mnist", "dataset", "mnist", SRIVASTAVA, "MNIST"),
     ("srivastava2015-highway-mnist", "duration", 400, SRIVASTAVA, "400 epochs"),
     ("srivastava2015-highway-mnist", "lr_schedule", "exponential", SRIVASTAVA,

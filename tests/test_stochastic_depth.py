@@ -114,9 +114,9 @@ def test_models_pass_the_mode_to_every_block():
         ResidualBlock(16, survival_probability=0.5, stochastic_depth_mode="layer")
 
 
-def _cifar_pair(mode, survives, monkeypatch):
-    """Two ResNet-8s with the same weights: stochastic depth in `mode` (p_L = 0.5) with
-    every draw forced to `survives`, and one without stochastic depth."""
+def _forced_resnet8(mode, survives, monkeypatch):
+    """A compiled ResNet-8 with stochastic depth in `mode` (p_L = 0.5) whose every survival
+    draw is `survives`."""
     from resnet_keras.models import resnet_cifar
 
     def forced(self, shape):
@@ -146,16 +146,16 @@ def test_skip_mode_trains_as_batch_mode_given_the_same_draws(survives, monkeypat
     statistics are not updated (in 'batch' they are, from a branch whose output is discarded)."""
     from resnet_keras import ResidualBlock
 
-    batch = _cifar_pair("batch", survives, monkeypatch)
-    skip = _cifar_pair("skip", survives, monkeypatch)
+    batch = _forced_resnet8("batch", survives, monkeypatch)
+    skip = _forced_resnet8("skip", survives, monkeypatch)
     skip.set_weights(batch.get_weights())
     initial = [np.array(w) for w in skip.get_weights()]
     np.testing.assert_allclose(_fit_two_steps(skip), _fit_two_steps(batch), rtol=1e-5)
     for v_skip, v_batch in zip(skip.trainable_variables, batch.trainable_variables):
         np.testing.assert_allclose(ops.convert_to_numpy(v_skip), ops.convert_to_numpy(v_batch),
                                    rtol=1e-4, atol=1e-6, err_msg=v_skip.path)
-    # Moving statistics of the branches' BN layers (blocks 2 and 3 of each stage have an
-    # identity shortcut; the first blocks of stages 2 and 3 have no BN on their shortcut).
+    # Moving statistics of the branches' BN layers (ResNet-8: one block per stage, option-A
+    # shortcuts without BN, so every BN of a block is in its branch).
     branch_stats = {
         id(v): v for layer in skip.layers if isinstance(layer, ResidualBlock)
         for bn in layer.bns if bn is not None for v in bn.non_trainable_variables
