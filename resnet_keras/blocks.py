@@ -433,7 +433,8 @@ _COMMON_ARGS = """
             "skip" saves time depends on how the backend runs a conditional:
             measured on a CPU (benchmarks/README.md), a ResNet-110 step took
             0.80x the constant-depth time on TensorFlow, but a ResNet-20 step
-            21.7x on JAX (XLA:CPU).
+            21.7x on JAX (XLA:CPU runs the backward convolutions inside a
+            conditional 8-60x slower; benchmarks/xla_cpu_nested_conv.py).
         kernel_initializer: convolution kernel initializer
             (default `"he_normal"`, as in He et al. 2015).
         kernel_regularizer: optional kernel regularizer (weight decay).

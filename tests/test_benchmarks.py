@@ -41,3 +41,14 @@ def test_stochastic_depth_benchmark_runs(tmp_path, capsys):
     measured = json.loads(out.read_text())
     assert measured["models"]["constant"]["ratio_to_constant"] == 1.0
     assert measured["models"]["skip"]["config"]["stochastic_depth_mode"] == "skip"
+
+
+def test_nested_conv_benchmark_runs_and_refuses_bad_arguments(capsys):
+    pytest.importorskip("jax")
+    nested = _load("xla_cpu_nested_conv")
+    with pytest.raises(SystemExit):
+        nested.main(["--repeats", "0"])
+    assert nested.main(["--repeats", "1"]) == 0
+    printed = capsys.readouterr().out
+    for name in ("forward", "the input", "the kernel"):
+        assert name in printed
