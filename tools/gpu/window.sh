@@ -54,7 +54,7 @@ call1)
     --repeats 2 --json "$OUT/throughput-fp32.json" 2>&1 | tail -n 20 | tee "$OUT/throughput.txt" \
     || echo "benchmark stopped (timeout)" | tee -a "$OUT/throughput.txt"
   # Stochastic depth's step time with and without skipping dropped branches (Huang et al.: ~25 %).
-  timeout "${WINDOW_SD_BENCHMARK_S:-90}" $python benchmarks/stochastic_depth_step.py --depth 110 \
+  timeout "${WINDOW_SD_BENCHMARK_S:-90}" $python benchmarks/stochastic_depth_step.py --depth 56 --repeats 10 \
     --json "$OUT/stochastic-depth-step.json" 2>&1 | tail -n 8 | tee "$OUT/stochastic_depth.txt" \
     || echo "benchmark stopped (timeout)" | tee -a "$OUT/stochastic_depth.txt"
   ;;
