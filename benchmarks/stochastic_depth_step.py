@@ -42,7 +42,7 @@ def expected_depth_reference(depth, final_survival_probability=0.5):
     return 6 * max(1, round(expected / 3)) + 2, expected
 
 
-def build_models(depth, batch_size):
+def build_models(depth):
     import keras
 
     from resnet_keras.models import resnet_cifar
@@ -86,7 +86,7 @@ def main(argv=None):
     from resnet_keras.train.environment import environment_info
 
     start = time.perf_counter()
-    models, configs, expected = build_models(args.depth, args.batch_size)
+    models, configs, expected = build_models(args.depth)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(args.batch_size, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, size=args.batch_size)

@@ -234,13 +234,15 @@ def residual_signals(model, x, training=False):
     h = ops.convert_to_tensor(np.asarray(x, dtype="float32"))
     with keras.StatelessScope():
         for layer in layers:
-            out = layer(h, training=training)
-            if isinstance(layer, (ResidualBlock, BottleneckBlock)):
-                branch, shortcut = layer.branch_and_shortcut(h, training=training)
-                f = ops.convert_to_numpy(branch).astype("float64")
-                names.append(layer.name)
-                rows.append((rms(h), norm(f), np.nan if shortcut is None else norm(shortcut),
-                             float(np.std(f)), rms(out)))
+            if not isinstance(layer, (ResidualBlock, BottleneckBlock)):
+                h = layer(h, training=training)
+                continue
+            branch, shortcut = layer.branch_and_shortcut(h, training=training)
+            out = layer.merge(branch, shortcut, training=training)
+            f = ops.convert_to_numpy(branch).astype("float64")
+            names.append(layer.name)
+            rows.append((rms(h), norm(f), np.nan if shortcut is None else norm(shortcut),
+                         float(np.std(f)), rms(out)))
             h = out
     cols = np.array(rows).T
     return ResidualSignals(names, *cols)

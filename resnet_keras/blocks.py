@@ -291,6 +291,7 @@ class _ResidualBlockBase(keras.layers.Layer):
         followed by the variant's operation after the addition: ReLU for `"v1"`, BN and ReLU
         for `"bn_after_add"`, nothing for the others. A plain block has no shortcut: it
         returns `(F(x), None)` and `call` applies that operation to `F(x)` alone.
+        `merge(branch, shortcut)` does this second half.
 
         For analysis, e.g. the size of the residual next to the shortcut's in a trained
         network (He et al. 2015, Fig. 7). Moving statistics of BN are updated when
@@ -349,23 +350,41 @@ class _ResidualBlockBase(keras.layers.Layer):
             self.stochastic_depth.sample_survival(), survived, dropped, self
         )
 
+    def merge(self, branch, shortcut, training=None):
+        """The block's output from the two terms of `branch_and_shortcut`.
+
+        `shortcut + F` (`F` through stochastic depth in training; with
+        `stochastic_depth_mode="skip"` the branch is already computed, so its
+        draw multiplies it as in `"batch"`), then the variant's operation after
+        the addition. `block(x)` is `block.merge(*block.branch_and_shortcut(x))`
+        outside "skip" training: an analysis that needs the two terms and the
+        output computes the block once.
+
+        Args:
+            branch: `F(x)`.
+            shortcut: the shortcut's output, or `None` for a plain block.
+            training: bool, as for `call`.
+        """
+        if shortcut is None:
+            out = branch
+        else:
+            if self.stochastic_depth is not None:
+                branch = self.stochastic_depth(branch, training=training)
+            out = ops.add(shortcut, branch)
+        return self._after_addition(out, training)
+
+    def _after_addition(self, out, training):
+        if self.variant == "bn_after_add":
+            return ops.relu(self.add_bn(out, training=training))
+        if self.variant == "v1":
+            return ops.relu(out)
+        return out
+
     def call(self, inputs, training=None):
         if training and self.stochastic_depth is not None and self.stochastic_depth_mode == "skip":
-            out = self._sum_or_shortcut_alone(inputs, training)
-        else:
-            x, shortcut = self.branch_and_shortcut(inputs, training=training)
-            if shortcut is None:
-                out = x
-            else:
-                if self.stochastic_depth is not None:
-                    x = self.stochastic_depth(x, training=training)
-                out = ops.add(shortcut, x)
-        v = self.variant
-        if v == "bn_after_add":
-            out = ops.relu(self.add_bn(out, training=training))
-        elif v == "v1":
-            out = ops.relu(out)
-        return out
+            return self._after_addition(self._sum_or_shortcut_alone(inputs, training), training)
+        branch, shortcut = self.branch_and_shortcut(inputs, training=training)
+        return self.merge(branch, shortcut, training=training)
 
     def compute_output_shape(self, input_shape):
         b, h, w, _ = input_shape
