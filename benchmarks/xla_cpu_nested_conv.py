@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main(argv=None):
@@ -27,6 +29,8 @@ def main(argv=None):
     import jax
     import jax.numpy as jnp
     import numpy as np
+
+    from resnet_keras.timing import alternating_medians
 
     x = jnp.asarray(np.random.default_rng(0).normal(size=(64, 32, 32, 16)), jnp.float32)
     w = jnp.asarray(np.random.default_rng(1).normal(size=(3, 3, 16, 16)) * 0.1, jnp.float32)
@@ -47,25 +51,22 @@ def main(argv=None):
         "gradient w.r.t. the kernel": weight_grad,
     }
 
-    def timed(fn, *operands):
-        fn(*operands).block_until_ready()  # compile
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            fn(*operands).block_until_ready()
-            times.append(time.perf_counter() - start)
-        return float(np.median(times))
-
     print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}; median of {args.repeats} "
-          f"calls; one conv 3x3, batch 64, 32x32x16")
+          f"calls, alternating; one conv 3x3, batch 64, 32x32x16")
     for name, fn in cases.items():
-        alone = timed(jax.jit(fn), x, w)
-        in_cond = timed(jax.jit(lambda p, i, k, f=fn: jax.lax.cond(
-            p, lambda: f(i, k), lambda: jnp.zeros_like(f(i, k)))), true, x, w)
-        in_scan = timed(jax.jit(lambda i, k, f=fn: jax.lax.scan(
-            lambda c, _: (c, f(i, k)), 0, None, length=1)[1][0]), x, w)
-        print(f"  {name:28s} alone {1000 * alone:8.2f} ms | in lax.cond {in_cond / alone:6.1f}x "
-              f"| in lax.scan {in_scan / alone:6.1f}x")
+        alone = jax.jit(fn)
+        in_cond = jax.jit(lambda p, i, k, f=fn: jax.lax.cond(
+            p, lambda: f(i, k), lambda: jnp.zeros_like(f(i, k))))
+        in_scan = jax.jit(lambda i, k, f=fn: jax.lax.scan(
+            lambda c, _: (c, f(i, k)), 0, None, length=1)[1][0])
+        seconds = alternating_medians({
+            "alone": lambda: alone(x, w).block_until_ready(),
+            "cond": lambda: in_cond(true, x, w).block_until_ready(),
+            "scan": lambda: in_scan(x, w).block_until_ready(),
+        }, repeats=args.repeats, warmup=1)  # the first call compiles
+        print(f"  {name:28s} alone {1000 * seconds['alone']:8.2f} ms | in lax.cond "
+              f"{seconds['cond'] / seconds['alone']:6.1f}x | in lax.scan "
+              f"{seconds['scan'] / seconds['alone']:6.1f}x")
     return 0
 
 

@@ -453,7 +453,7 @@ _COMMON_ARGS = """
             measured on a CPU (benchmarks/README.md), a ResNet-110 step took
             0.80x the constant-depth time on TensorFlow, but a ResNet-20 step
             21.7x on JAX (XLA:CPU runs the backward convolutions inside a
-            conditional 8-60x slower; benchmarks/xla_cpu_nested_conv.py).
+            conditional 7-50x slower; benchmarks/xla_cpu_nested_conv.py).
         kernel_initializer: convolution kernel initializer
             (default `"he_normal"`, as in He et al. 2015).
         kernel_regularizer: optional kernel regularizer (weight decay).

@@ -18,15 +18,19 @@ import time
 
 import numpy as np
 
-__all__ = ["T4_FP32_PEAK_FLOPS", "TrainingWorkload", "forward_seconds", "train_step_seconds",
-           "training_workload"]
+__all__ = ["T4_FP32_PEAK_FLOPS", "TrainingWorkload", "alternating_medians", "forward_seconds",
+           "train_step_seconds", "training_workload"]
 
 # NVIDIA T4 (Colab's free GPU): 8.1 TFLOPS single precision, the datasheet's peak.
 T4_FP32_PEAK_FLOPS = 8.1e12
 
 
-def _alternating_medians(calls, repeats, warmup):
-    """Median seconds of each of ``{name: function()}``, timed in turn inside every repeat."""
+def alternating_medians(calls, repeats=5, warmup=2):
+    """Median seconds of each of ``{name: function()}``, timed in turn inside every repeat.
+
+    Each function must return only when its work is done (e.g. call ``block_until_ready()``
+    on a JAX result). ``warmup`` untimed calls of each come first.
+    """
     if int(repeats) < 1:
         raise ValueError(f"repeats must be at least 1; got {repeats}")
     if int(warmup) < 0:
@@ -55,7 +59,7 @@ def forward_seconds(models, x, repeats=5, warmup=2):
     Returns:
         ``{name: median seconds}``.
     """
-    return _alternating_medians(
+    return alternating_medians(
         {name: (lambda m=model: m.predict_on_batch(x)) for name, model in models.items()},
         repeats, warmup)
 
@@ -78,7 +82,7 @@ def train_step_seconds(models, x, y, repeats=5, warmup=2):
     not_compiled = [name for name, model in models.items() if not model.compiled]
     if not_compiled:
         raise ValueError(f"train_step_seconds needs compiled models; not compiled: {not_compiled}")
-    return _alternating_medians(
+    return alternating_medians(
         {name: (lambda m=model: m.train_on_batch(x, y)) for name, model in models.items()},
         repeats, warmup)
 

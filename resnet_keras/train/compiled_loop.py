@@ -20,7 +20,7 @@ training loop from scratch in JAX" (``model.stateless_call`` and
 
 On a CPU, XLA runs the body of a ``scan`` (a while loop) many times slower than the same step
 compiled alone (measured: 20 to 40 times for ResNet-8; the convolutions of the backward pass
-are 8 to 60 times slower inside a loop body, see ``benchmarks/xla_cpu_nested_conv.py`` and
+are 6 to 50 times slower inside a loop body, see ``benchmarks/xla_cpu_nested_conv.py`` and
 jax-ml/jax#12868), so there the loop calls one compiled step per mini-batch instead, still with the data on the device and one transfer of metrics per
 epoch; on GPUs and TPUs the whole epoch is one call.
 

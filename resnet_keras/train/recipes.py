@@ -244,7 +244,7 @@ _register(Recipe(
     "test_stochastic_depth.py), only the moving statistics of dropped branches differ, and its "
     "cost does not depend on how a backend runs conditionals: measured per step, 'skip' is "
     "0.80x constant depth on TensorFlow (CPU, ResNet-110) but 21.7x on JAX (XLA:CPU, "
-    "ResNet-20: backward convolutions inside a conditional run 8-60x slower there); GPUs not "
+    "ResNet-20: backward convolutions inside a conditional run 7-50x slower there); GPUs not "
     "measured yet (benchmarks/stochastic_depth_step.py, benchmarks/xla_cpu_nested_conv.py).",
 ))
 _register(Recipe(
